@@ -1,0 +1,200 @@
+"""Settings defaults and validation: pure, so it is shared by the plugin, the CLI and tests."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Mapping
+from urllib.parse import urlsplit
+
+DEFAULT_SERVER = "https://tracking.octoprint.org/track/{id}/{event}/"
+
+EVENT_SWITCHES = (
+    "pong",
+    "startup",
+    "printjob",
+    "commerror",
+    "plugin",
+    "update",
+    "printer",
+    "printer_safety_check",
+    "throttled",
+    "achievements",
+    "slicing",
+    "webui_load",
+)
+
+DEFAULTS: dict[str, Any] = {
+    "enabled": None,
+    "unique_id": None,
+    "server": DEFAULT_SERVER,
+    "ping": 15 * 60,
+    "pong": 24 * 60 * 60,
+    "events": {name: True for name in EVENT_SWITCHES},
+    "queue": {"max_records": 10000, "max_age_days": 30},
+    "retry": {"initial_delay": 10.0, "max_delay": 15 * 60.0},
+}
+
+# Like the bundled plugin: only config.yaml may change where data goes and how often.
+RESTRICTED_PATHS = {
+    "admin": [["enabled"], ["unique_id"], ["events"], ["queue"], ["retry"]],
+    "never": [["server"], ["ping"]],
+}
+
+# Upper bounds keep a hostile or mistyped value from turning into a busy loop or a full card.
+MAX_PING = 7 * 24 * 3600
+MAX_RECORDS = 1_000_000
+MAX_AGE_DAYS = 3650
+MAX_RETRY_DELAY = 24 * 3600.0
+
+
+class SettingError(ValueError):
+    """A setting value that must not be used; the message names the key and why."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(f"plugins.tracking_queued.{key}: {reason}")
+        self.key = key
+        self.reason = reason
+
+
+def defaults() -> dict[str, Any]:
+    return copy.deepcopy(DEFAULTS)
+
+
+def _int_in(key: str, value: Any, low: int, high: int, allow_zero: bool = False) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise SettingError(key, f"must be a whole number, got {type(value).__name__}")
+    try:
+        number = int(str(value).strip()) if isinstance(value, str) else value
+    except ValueError:
+        raise SettingError(key, f"must be a whole number, got {value!r}") from None
+    if isinstance(number, float):
+        if not number.is_integer():
+            raise SettingError(key, f"must be a whole number, got {value!r}")
+        number = int(number)
+    if number == 0 and allow_zero:
+        return 0
+    if not low <= number <= high:
+        raise SettingError(key, f"must be between {low} and {high}, got {number}")
+    return number
+
+
+def _seconds(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise SettingError(key, f"must be a number of seconds, got {type(value).__name__}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise SettingError(key, f"must be a number of seconds, got {value!r}") from None
+    if not 0.01 <= number <= MAX_RETRY_DELAY:  # also rejects nan and inf
+        raise SettingError(key, f"must be between 0.01 and {int(MAX_RETRY_DELAY)} seconds")
+    return number
+
+
+def validate_server(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise SettingError("server", "must be an http(s) URL template")
+    value = value.strip()
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise SettingError("server", "must be an http:// or https:// URL")
+    if "{id}" not in value or "{event}" not in value:
+        raise SettingError("server", "must contain both {id} and {event}")
+    try:
+        value.format(id="x", event="y")
+    except (KeyError, IndexError, ValueError):
+        raise SettingError("server", "may contain no placeholders but {id} and {event}") from None
+    return value
+
+
+def validate_unique_id(value: Any) -> str:
+    if not isinstance(value, str) or not 8 <= len(value.strip()) <= 64:
+        raise SettingError("unique_id", "must be a text of 8 to 64 characters")
+    value = value.strip()
+    if not all(c.isalnum() or c == "-" for c in value):
+        raise SettingError("unique_id", "may contain only letters, digits and dashes")
+    return value
+
+
+def _bool(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise SettingError(key, f"must be true or false, got {value!r}")
+
+
+# One validator per leaf: (path, function(value) -> clean value)
+_VALIDATORS = {
+    ("enabled",): lambda v: None if v is None else _bool("enabled", v),
+    ("unique_id",): validate_unique_id,
+    ("server",): validate_server,
+    ("ping",): lambda v: _int_in("ping", v, 60, MAX_PING),
+    ("pong",): lambda v: _int_in("pong", v, 60, MAX_PING, allow_zero=True),
+    ("queue", "max_records"): lambda v: _int_in("queue.max_records", v, 10, MAX_RECORDS),
+    ("queue", "max_age_days"): lambda v: _int_in("queue.max_age_days", v, 1, MAX_AGE_DAYS),
+    ("retry", "initial_delay"): lambda v: _seconds("retry.initial_delay", v),
+    ("retry", "max_delay"): lambda v: _seconds("retry.max_delay", v),
+}
+for _name in EVENT_SWITCHES:
+    _VALIDATORS[("events", _name)] = lambda v, _n=_name: _bool(f"events.{_n}", v)
+
+
+def _flatten(data: Mapping[str, Any], prefix: tuple = ()) -> list[tuple[tuple, Any]]:
+    leaves = []
+    for key, value in data.items():
+        path = prefix + (key,)
+        if isinstance(value, Mapping) and path not in _VALIDATORS:
+            leaves.extend(_flatten(value, path))
+        else:
+            leaves.append((path, value))
+    return leaves
+
+
+def clean_update(data: Any, ignore_unknown: bool = False) -> tuple[dict[str, Any], list[str]]:
+    """Split a settings update into the values that may be stored and the reasons for the rest.
+
+    Unknown keys are dropped too, so a typo never lands in config.yaml.
+    """
+    if not isinstance(data, Mapping):
+        return {}, ["settings must be an object"]
+    clean: dict[str, Any] = {}
+    errors: list[str] = []
+    for path, value in _flatten(data):
+        validator = _VALIDATORS.get(path)
+        if validator is None:
+            if ignore_unknown:
+                continue
+            errors.append(f"plugins.tracking_queued.{'.'.join(map(str, path))}: unknown setting")
+            continue
+        try:
+            cleaned = validator(value)
+        except SettingError as error:
+            errors.append(str(error))
+            continue
+        node = clean
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = cleaned
+    return clean, errors
+
+
+def resolve(settings: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The settings to run with: every bad value replaced by its default, and why.
+
+    For config.yaml, which OctoPrint loads without asking us: a bad value there must
+    never be used, and the plugin reports a configuration error naming it.
+    """
+    resolved = defaults()
+    raw = {k: v for k, v in settings.items() if k != "unique_id" or v}
+    clean, errors = clean_update(raw, ignore_unknown=True)
+    for key, value in clean.items():
+        if isinstance(value, dict):
+            resolved[key].update(value)
+        else:
+            resolved[key] = value
+    resolved["unique_id"] = clean.get("unique_id")
+    retry = resolved["retry"]
+    if retry["initial_delay"] > retry["max_delay"]:
+        errors.append(
+            "plugins.tracking_queued.retry.initial_delay: must not exceed retry.max_delay"
+        )
+        retry.update(DEFAULTS["retry"])
+    return resolved, errors

@@ -1,0 +1,152 @@
+"""One HTTP request per record, and what its answer means for the queue.
+
+Never logs the URL or the instance id: both would leak the id into forum posts of logs.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from dataclasses import dataclass
+from typing import Callable, Optional, Union
+from urllib.parse import quote, urlencode
+
+import requests
+
+# Connect and read timeouts: short, so a dead server costs the worker little.
+TIMEOUT = (3.05, 10.0)
+MAX_RETRY_AFTER = 6 * 3600.0
+RETRY_STATUS = {408, 425, 429}
+MAX_REDIRECTS = 3
+
+
+@dataclass(frozen=True)
+class Delivered:
+    status: int
+
+
+@dataclass(frozen=True)
+class Retry:
+    reason: str
+    after: Optional[float] = None  # seconds the server asked us to wait (Retry-After)
+
+
+@dataclass(frozen=True)
+class Rejected:
+    reason: str
+
+
+Outcome = Union[Delivered, Retry, Rejected]
+
+
+def retry_after(value: Optional[str], now: float) -> Optional[float]:
+    """Seconds to wait from a Retry-After header (delta seconds or HTTP date), capped at 6 hours."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value) if value.isdigit() else None
+    except ValueError:
+        seconds = None
+    if seconds is None:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None:
+            return None
+        seconds = when.timestamp() - now
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+def request_params(record: dict) -> dict:
+    """Exactly what is sent: the record's params plus its original time and id."""
+    params = dict(record.get("params") or {})
+    params["event_time"] = int(record.get("created") or 0)
+    params["event_id"] = record.get("id")
+    return params
+
+
+def encode(params: dict) -> str:
+    # %20 rather than +, as the bundled plugin sends it.
+    return urlencode({k: _text(v) for k, v in params.items()}, quote_via=quote)
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bool):
+        return str(value)  # True/False, as the bundled plugin sends them
+    return str(value)
+
+
+def classify_status(status: int, headers: dict, now: float) -> Outcome:
+    if 200 <= status < 300:
+        return Delivered(status)
+    if status in RETRY_STATUS or 500 <= status < 600:
+        return Retry(f"HTTP {status}", retry_after(headers.get("Retry-After"), now))
+    if 300 <= status < 400:
+        return Rejected(f"HTTP {status}: redirect not followed")
+    return Rejected(f"HTTP {status}")
+
+
+class Delivery:
+    """Sends records over one keep-alive session."""
+
+    def __init__(
+        self,
+        user_agent: str = "OctoPrint-TrackingQueued",
+        timeout: tuple[float, float] = TIMEOUT,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._session = requests.Session()
+        self._session.headers["User-Agent"] = user_agent
+        self._session.max_redirects = MAX_REDIRECTS
+        self._timeout = timeout
+        self._clock = clock
+
+    def url(self, template: str, unique_id: str, event: str) -> str:
+        return template.format(id=quote(unique_id, safe=""), event=quote(event, safe=""))
+
+    def send(self, record: dict, template: str, unique_id: str) -> Outcome:
+        url = self.url(template, unique_id, record["event"])
+        body = encode(request_params(record))
+        try:
+            if record.get("post"):
+                response = self._session.post(
+                    url, data=body, timeout=self._timeout,
+                    headers={"Content-Type": "application/x-www-form-urlencoded"},
+                )
+            else:
+                response = self._session.get(url, params=body, timeout=self._timeout)
+            # Read the (small) body so the connection goes back to the pool.
+            response.content
+        except requests.Timeout:
+            return Retry("timeout")
+        except requests.TooManyRedirects:
+            return Rejected("too many redirects")
+        except requests.ConnectionError as error:
+            return Retry(f"connection error: {_reason(error)}")
+        except requests.RequestException as error:
+            return Retry(f"request failed: {_reason(error)}")
+        return classify_status(response.status_code, response.headers, self._clock())
+
+    def close(self) -> None:
+        self._session.close()
+
+
+def _reason(error: BaseException) -> str:
+    """A short cause ("Connection refused") without the URL, which carries the instance id."""
+    todo, seen = [error], set()
+    while todo:
+        current = todo.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.strerror:
+            return current.strerror
+        nested = [a for a in getattr(current, "args", ()) if isinstance(a, BaseException)]
+        reason = getattr(current, "reason", None)
+        if isinstance(reason, BaseException):
+            nested.append(reason)
+        nested += [e for e in (current.__cause__, current.__context__) if e is not None]
+        todo.extend(nested)
+    return type(error).__name__

@@ -1,0 +1,391 @@
+"""What gets tracked: OctoPrint events in, tracking records out.
+
+Pure mapping: no I/O and no OctoPrint imports, so every rule is a row in a unit test.
+The tracking event names and parameters are those of OctoPrint's bundled
+*Anonymous Usage Tracking* plugin (1.11.8), with its known mistakes fixed
+(slicer name, doubled communication errors) and texts scrubbed of anything private.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Optional
+
+Record = dict  # JSON object: id, event, params, post, created, attempts, last_error
+
+# Longest text we send; a firmware that spams kilobytes of error text must not fill the queue.
+TEXT_LIMIT = 200
+# Lists of plugins/achievements are long by nature.
+LIST_LIMIT = 4096
+LONG_PARAMS = {"plugins", "achievements"}
+
+# How long a repeated identical communication error counts as the same one
+# (OctoPrint 1.11 fires one serial error twice as `Error`).
+COMMERROR_WINDOW = 5.0
+# How long to wait for FirmwareData after Connected before reporting without it.
+FIRMWARE_TIMEOUT = 15.0
+
+PRINT_EVENTS = {
+    "PrintStarted": "print_started",
+    "PrintDone": "print_done",
+    "PrintFailed": "print_failed",
+    "PrintCancelled": "print_cancelled",
+}
+PLUGIN_EVENTS = {
+    "plugin_pluginmanager_install_plugin": "install_plugin",
+    "plugin_pluginmanager_uninstall_plugin": "uninstall_plugin",
+    "plugin_pluginmanager_enable_plugin": "enable_plugin",
+    "plugin_pluginmanager_disable_plugin": "disable_plugin",
+}
+UPDATE_EVENTS = {
+    "plugin_softwareupdate_update_succeeded": "update_successful",
+    "plugin_softwareupdate_update_failed": "update_failed",
+}
+THROTTLE_EVENT = "plugin_pi_support_throttle_state"
+# The old Printer Safety Check plugin and its successor, Firmware Check.
+SAFETY_EVENTS = ("plugin_printer_safety_check_warning", "plugin_firmware_check_warning")
+ACHIEVEMENT_EVENT = "plugin_achievements_achievement_unlocked"
+CONNECTED = "Connected"
+FIRMWARE_DATA = "FirmwareData"
+ERROR = "Error"
+SLICING_STARTED = "SlicingStarted"
+CONNECTIVITY_CHANGED = "ConnectivityChanged"
+
+_SCRUBBERS = (
+    (re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://\S+"), "<url>"),
+    (re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"), "<email>"),
+    (re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b"), "<ip>"),
+    # IPv6: needs "::" or four colons, so times like 12:30:45 stay.
+    (re.compile(r"(?<![\w:])(?=[0-9a-fA-F:]*::|(?:[0-9a-fA-F]{0,4}:){4})[0-9a-fA-F]{0,4}(?::[0-9a-fA-F]{0,4}){2,7}(?![\w:])"), "<ip>"),
+    (re.compile(r"(?<![\w.:/<])(?:[A-Za-z]:\\|~?/)[A-Za-z_.~-][^\s'\"]*"), "<path>"),
+)
+_SIMPLE_PORT = re.compile(r"VIRTUAL|AUTO|/dev/tty[A-Za-z]+\d*|/dev/rfcomm\d+|COM\d+")
+
+
+class BadPayload(ValueError):
+    """The event's payload lacks what the record needs; the event is skipped."""
+
+
+@dataclass
+class Context:
+    """What a record needs beyond the event itself."""
+
+    unique_id: str
+    switches: Mapping[str, Any]
+    now: float
+    throttle: Optional[Mapping[str, Any]] = None
+    new_id: Callable[[], str] = field(default=lambda: uuid.uuid4().hex)
+
+    def on(self, switch: str) -> bool:
+        return bool(self.switches.get(switch, True))
+
+
+def scrub(text: str) -> str:
+    """Removes URLs, e-mail and IP addresses and file paths from a free text."""
+    for pattern, replacement in _SCRUBBERS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _scalar(name: str, value: Any) -> Any:
+    """A JSON- and URL-safe parameter value, or None to leave the parameter out."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
+    if not isinstance(value, str):
+        return None
+    value = value.replace("\x00", "")
+    limit = LIST_LIMIT if name in LONG_PARAMS else TEXT_LIMIT
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+def make_record(event: str, params: Mapping[str, Any], ctx: Context, post: bool = False) -> Record:
+    clean = {}
+    for name, value in params.items():
+        value = _scalar(name, value)
+        if value is not None:
+            clean[name] = value
+    return {
+        "id": ctx.new_id(),
+        "event": event,
+        "params": clean,
+        "post": post,
+        "created": ctx.now,
+        "attempts": 0,
+        "last_error": None,
+    }
+
+
+def _text(payload: Mapping[str, Any], key: str) -> Optional[str]:
+    value = payload.get(key)
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
+    return value if isinstance(value, str) else None
+
+
+def _elapsed(payload: Mapping[str, Any]) -> Optional[int]:
+    try:
+        value = int(float(payload.get("time") or 0))
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return value if value > 0 else None
+
+
+def _throttle_params(throttle: Optional[Mapping[str, Any]]) -> dict[str, Any]:
+    """Throttle state attached to print and error records, only when there was an issue."""
+    if not isinstance(throttle, Mapping):
+        return {}
+    if not (throttle.get("current_issue") or throttle.get("past_issue")):
+        return {}
+    return {
+        "throttled_now": bool(throttle.get("current_issue")),
+        "throttled_past": bool(throttle.get("past_issue")),
+        "throttled_mask": throttle.get("raw_value"),
+    }
+
+
+def _file_hash(path: str, unique_id: str) -> str:
+    # Same hash as the bundled plugin, so a server can follow one file across its events
+    # without learning its name.
+    sha = hashlib.sha1()
+    sha.update(path.encode("utf-8", errors="replace"))
+    sha.update(unique_id.encode("utf-8"))
+    return sha.hexdigest()
+
+
+def _port(port: Any) -> Optional[str]:
+    """The serial port, unless its name could identify the device (by-id paths carry serials)."""
+    if not isinstance(port, str) or not port:
+        return None
+    return port if _SIMPLE_PORT.fullmatch(port) else "other"
+
+
+def print_job(event: str, payload: Mapping[str, Any], ctx: Context) -> Optional[Record]:
+    if not ctx.on("printjob"):
+        return None
+    path = _text(payload, "path")
+    if not path:
+        raise BadPayload(f"{event} without a file path")
+    params: dict[str, Any] = {"origin": _text(payload, "origin"), "file": _file_hash(path, ctx.unique_id)}
+    connector = _text(payload, "connector")
+    if connector:
+        params["printer_connector"] = connector
+    if event != "PrintStarted":
+        params["elapsed"] = _elapsed(payload)
+    if event == "PrintFailed":
+        params["reason"] = _text(payload, "reason") or "unknown"
+        error = _text(payload, "error")
+        if error and ctx.on("commerror"):
+            params["commerror_text"] = scrub(error)
+    params.update(_throttle_params(ctx.throttle))
+    return make_record(PRINT_EVENTS[event], params, ctx)
+
+
+def commerror(payload: Mapping[str, Any], ctx: Context) -> Optional[Record]:
+    if not ctx.on("commerror"):
+        return None
+    reason = _text(payload, "reason")
+    error = _text(payload, "error")
+    if not reason or error is None:
+        raise BadPayload("Error without reason or error text")
+    reason = re.sub(r"[^a-z0-9_]", "_", reason.lower())[:40]
+    params = {"commerror_text": scrub(error)}
+    params.update(_throttle_params(ctx.throttle))
+    return make_record(f"commerror_{reason}", params, ctx)
+
+
+def printer_connected(
+    connection: Mapping[str, Any], firmware_name: Optional[str], ctx: Context
+) -> Optional[Record]:
+    if not ctx.on("printer"):
+        return None
+    params: dict[str, Any] = {"firmware_name": firmware_name}
+    if connection.get("connector"):  # OctoPrint 2.0
+        params["printer_connector"] = _text(connection, "connector")
+    port = _port(connection.get("port"))
+    if port:  # OctoPrint 1.11
+        params["printer_port"] = port
+        baudrate = connection.get("baudrate")
+        params["printer_baudrate"] = baudrate if isinstance(baudrate, int) else None
+    return make_record("printer_connected", params, ctx)
+
+
+def slicing_started(payload: Mapping[str, Any], ctx: Context) -> Optional[Record]:
+    if not ctx.on("slicing"):
+        return None
+    return make_record("slicing_started", {"slicer": _text(payload, "slicer") or "unknown"}, ctx)
+
+
+def plugin_change(event: str, payload: Mapping[str, Any], ctx: Context) -> Optional[Record]:
+    if not ctx.on("plugin"):
+        return None
+    plugin = _text(payload, "id")
+    if not plugin:
+        raise BadPayload(f"{event} without a plugin id")
+    return make_record(
+        PLUGIN_EVENTS[event], {"plugin": plugin, "plugin_version": _text(payload, "version")}, ctx
+    )
+
+
+def update(event: str, payload: Mapping[str, Any], ctx: Context) -> Optional[Record]:
+    if not ctx.on("update"):
+        return None
+    params = {key: _text(payload, key) for key in ("target", "from_version", "to_version")}
+    return make_record(UPDATE_EVENTS[event], params, ctx)
+
+
+def throttle_change(payload: Mapping[str, Any], ctx: Context) -> Optional[Record]:
+    if not ctx.on("throttled"):
+        return None
+    keys = ("current_issue", "past_issue", "raw_value", "current_undervoltage",
+            "past_undervoltage", "current_overheat", "past_overheat")
+    missing = [key for key in keys if key not in payload]
+    if missing:
+        raise BadPayload(f"throttle state without {', '.join(missing)}")
+    params = {
+        "throttled_now": bool(payload["current_issue"]),
+        "throttled_past": bool(payload["past_issue"]),
+        "throttled_mask": payload["raw_value"],
+        "throttled_voltage_now": bool(payload["current_undervoltage"]),
+        "throttled_voltage_past": bool(payload["past_undervoltage"]),
+        "throttled_overheat_now": bool(payload["current_overheat"]),
+        "throttled_overheat_past": bool(payload["past_overheat"]),
+    }
+    event = "system_throttled" if payload["current_issue"] else "system_unthrottled"
+    return make_record(event, params, ctx)
+
+
+def safety_warning(payload: Mapping[str, Any], ctx: Context) -> Optional[Record]:
+    if not ctx.on("printer_safety_check"):
+        return None
+    params = {
+        "printer_safety_warning_type": _text(payload, "warning_type") or "unknown",
+        "printer_safety_check_name": _text(payload, "check_name") or "unknown",
+    }
+    return make_record("printer_safety_warning", params, ctx)
+
+
+def achievement(payload: Mapping[str, Any], ctx: Context) -> Optional[Record]:
+    if not ctx.on("achievements"):
+        return None
+    return make_record("achievement_unlocked", {"achievement": _text(payload, "key") or "unknown"}, ctx)
+
+
+def startup(environment: Mapping[str, Any], ctx: Context) -> Optional[Record]:
+    return make_record("startup", environment, ctx) if ctx.on("startup") else None
+
+
+def shutdown(ctx: Context) -> Optional[Record]:
+    # The bundled plugin ties shutdown to the startup switch.
+    return make_record("shutdown", {}, ctx) if ctx.on("startup") else None
+
+
+def ping(uptime: float, printer_state: Optional[str], ctx: Context) -> Record:
+    # Ping has no switch: it is how the server counts active instances.
+    return make_record("ping", {"octoprint_uptime": int(uptime), "printer_state": printer_state}, ctx)
+
+
+def pong(
+    environment: Mapping[str, Any],
+    plugins: list[tuple[str, Optional[str]]],
+    achievements: Optional[list[str]],
+    ctx: Context,
+) -> Optional[Record]:
+    """The daily environment report; `plugins` are the third-party (key, version) pairs."""
+    if not ctx.on("pong"):
+        return None
+    params = dict(environment)
+    params["plugins"] = ",".join(f"{key.lower()}:{(version or '?').lower()}" for key, version in plugins)
+    if achievements is not None and ctx.on("achievements"):
+        params["achievements"] = ",".join(key.lower() for key in achievements)
+    return make_record("pong", params, ctx, post=True)
+
+
+WEBUI_KEYS = ("browser_name", "browser_version", "os_name", "os_version")
+
+
+def webui_load(payload: Any, ctx: Context) -> Optional[Record]:
+    if not ctx.on("webui_load"):
+        return None
+    if not isinstance(payload, Mapping):
+        raise BadPayload("webui_load payload must be an object")
+    params = {key: _text(payload, key) for key in WEBUI_KEYS}
+    missing = [key for key, value in params.items() if not value]
+    if missing:
+        raise BadPayload(f"webui_load without {', '.join(missing)}")
+    return make_record("webui_load", params, ctx)
+
+
+class RecordMaker:
+    """Maps the event bus onto records, holding the little state some events need.
+
+    State: the last printer connection (for printer_connected) and the last
+    communication error (to record OctoPrint's doubled `Error` once).
+    """
+
+    def __init__(self) -> None:
+        self.connection: Optional[dict[str, Any]] = None
+        self.awaiting_firmware = False
+        self._last_error: Optional[tuple[str, str, float]] = None
+
+    def from_event(self, event: str, payload: Any, ctx: Context) -> Optional[Record]:
+        """The record for one bus event, None when it is not tracked; BadPayload when unusable."""
+        if payload is None:
+            payload = {}
+        if not isinstance(payload, Mapping):
+            raise BadPayload(f"{event} payload is a {type(payload).__name__}, not an object")
+        if event in PRINT_EVENTS:
+            return print_job(event, payload, ctx)
+        if event == ERROR:
+            return self._commerror(payload, ctx)
+        if event == CONNECTED:
+            self.connection = {k: payload.get(k) for k in ("port", "baudrate", "connector")}
+            self.awaiting_firmware = True
+            return None
+        if event == FIRMWARE_DATA:
+            if not self.awaiting_firmware:
+                return None
+            self.awaiting_firmware = False
+            return printer_connected(self.connection or {}, _text(payload, "name") or "unknown", ctx)
+        if event == SLICING_STARTED:
+            return slicing_started(payload, ctx)
+        if event in PLUGIN_EVENTS:
+            return plugin_change(event, payload, ctx)
+        if event in UPDATE_EVENTS:
+            return update(event, payload, ctx)
+        if event == THROTTLE_EVENT:
+            return throttle_change(payload, ctx)
+        if event in SAFETY_EVENTS:
+            return safety_warning(payload, ctx)
+        if event == ACHIEVEMENT_EVENT:
+            return achievement(payload, ctx)
+        return None
+
+    def firmware_timeout(self, ctx: Context) -> Optional[Record]:
+        """Called FIRMWARE_TIMEOUT seconds after Connected: report the printer without firmware."""
+        if not self.awaiting_firmware:
+            return None
+        self.awaiting_firmware = False
+        return printer_connected(self.connection or {}, None, ctx)
+
+    def _commerror(self, payload: Mapping[str, Any], ctx: Context) -> Optional[Record]:
+        record = commerror(payload, ctx)
+        if record is None:
+            return None
+        key = (record["event"], record["params"].get("commerror_text", ""))
+        last = self._last_error
+        # The window runs from the last recorded error, so a spamming firmware still
+        # yields one record every few seconds rather than none.
+        if last and (last[0], last[1]) == key and 0 <= ctx.now - last[2] < COMMERROR_WINDOW:
+            return None
+        self._last_error = (key[0], key[1], ctx.now)
+        return record

@@ -1,0 +1,44 @@
+(function (global, factory) {
+    if (typeof define === "function" && define.amd) {
+        define(["OctoPrintClient"], factory);
+    } else {
+        factory(global.OctoPrintClient);
+    }
+})(this, function (OctoPrintClient) {
+    var PLUGIN = "tracking_queued";
+
+    var TrackingQueuedClient = function (base) {
+        this.base = base;
+    };
+
+    TrackingQueuedClient.prototype.status = function (opts) {
+        return this.base.get(this.base.getSimpleApiUrl(PLUGIN), opts);
+    };
+
+    TrackingQueuedClient.prototype.records = function (scope, offset, limit, opts) {
+        var url = this.base.getSimpleApiUrl(PLUGIN);
+        return this.base.get(
+            url + "?" + $.param({records: scope, offset: offset || 0, limit: limit || 20}),
+            opts
+        );
+    };
+
+    TrackingQueuedClient.prototype.track = function (event, payload, opts) {
+        return this.base.simpleApiCommand(PLUGIN, "track", {event: event, payload: payload}, opts);
+    };
+
+    TrackingQueuedClient.prototype.flush = function (opts) {
+        return this.base.simpleApiCommand(PLUGIN, "flush", {}, opts);
+    };
+
+    TrackingQueuedClient.prototype.retryFailed = function (opts) {
+        return this.base.simpleApiCommand(PLUGIN, "retry_failed", {}, opts);
+    };
+
+    TrackingQueuedClient.prototype.clear = function (scope, opts) {
+        return this.base.simpleApiCommand(PLUGIN, "clear", {scope: scope}, opts);
+    };
+
+    OctoPrintClient.registerPluginComponent(PLUGIN, TrackingQueuedClient);
+    return TrackingQueuedClient;
+});

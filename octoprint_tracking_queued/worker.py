@@ -1,0 +1,192 @@
+"""The one thread that drains the queue, oldest record first, with capped exponential backoff.
+
+It sleeps on an Event and is woken by a new record, a flush, a connectivity or settings
+change, or stop. `run_once` is one step of the loop; tests drive it with a fake clock.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from typing import Any, Callable, Optional
+
+from .delivery import Delivered, Outcome, Rejected, Retry
+from .queue import TrackingQueue
+
+logger = logging.getLogger("octoprint.plugins.tracking_queued.worker")
+
+EXPIRE_EVERY = 60.0
+# While blocked (offline, disabled, ...) a wake-up is what matters; this only bounds
+# how late the age cap is applied.
+BLOCKED_WAIT = 300.0
+IDLE_WAIT = 300.0
+STOP_TIMEOUT = 3.0
+# Reasons a flush may override: the connectivity check can be wrong, the user's choice not.
+FLUSH_OVERRIDES = {"offline"}
+
+SendFn = Callable[[dict], Outcome]
+BlockedFn = Callable[[], Optional[tuple[str, str]]]
+
+
+def backoff_delay(failures: int, initial: float, cap: float, rand: Callable[[], float]) -> float:
+    """Full jitter: uniform in [0, min(cap, initial * 2^(failures-1))]."""
+    ceiling = min(cap, initial * (2 ** min(max(failures - 1, 0), 62)))
+    return rand() * ceiling
+
+
+class Worker:
+    def __init__(
+        self,
+        queue: TrackingQueue,
+        send: SendFn,
+        blocked: BlockedFn,
+        initial_delay: float = 10.0,
+        max_delay: float = 900.0,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+        rand: Callable[[], float] = random.random,
+        on_change: Optional[Callable[[], None]] = None,
+    ) -> None:
+        self.queue = queue
+        self._send = send
+        self._blocked = blocked
+        self.initial_delay = initial_delay
+        self.max_delay = max_delay
+        self._clock = clock
+        self._wall = wall
+        self._rand = rand
+        self._on_change = on_change or (lambda: None)
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        self._flush = False
+        self._failures = 0
+        self._next_attempt = 0.0  # monotonic
+        self._next_expire = 0.0
+        self.state = "idle"
+        self.reason: Optional[str] = None
+        self.last_error: Optional[str] = None
+        self.last_error_at: Optional[float] = None
+        self.last_success_at: Optional[float] = None
+
+    # ~~ control (any thread)
+
+    def start(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._stopping.clear()
+            self._thread = threading.Thread(target=self._run, name="tracking_queued.worker", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> bool:
+        """Stops the thread; True when it ended within `timeout` (a request in flight may not)."""
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            return not self._thread.is_alive()
+        return True
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def flush(self) -> None:
+        """Send now, ignoring the backoff timer (and an 'offline' verdict)."""
+        self._flush = True
+        self._wake.set()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def status(self) -> dict[str, Any]:
+        next_attempt = None
+        if self.state == "backoff":
+            next_attempt = self._wall() + max(0.0, self._next_attempt - self._clock())
+        return {
+            "state": self.state,
+            "reason": self.reason,
+            "next_attempt": next_attempt,
+            "failures": self._failures,
+            "last_error": self.last_error,
+            "last_error_at": self.last_error_at,
+            "last_success_at": self.last_success_at,
+            "alive": self.alive,
+        }
+
+    # ~~ the loop
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.clear()
+            try:
+                timeout = self.run_once()
+            except Exception:  # never let the thread die: log, then back off
+                logger.exception("Unexpected error in the tracking worker")
+                timeout = self._fail("internal error", None)
+            if timeout != 0:
+                self._wake.wait(timeout)
+        self._set_state("stopped")
+
+    def _set_state(self, state: str, reason: Optional[str] = None) -> None:
+        changed = (state, reason) != (self.state, self.reason)
+        self.state, self.reason = state, reason
+        if changed:
+            self._on_change()
+
+    def _fail(self, reason: str, after: Optional[float]) -> float:
+        self._failures += 1
+        delay = backoff_delay(self._failures, self.initial_delay, self.max_delay, self._rand)
+        if after is not None:
+            delay = max(delay, after)  # Retry-After is a minimum
+        self._next_attempt = self._clock() + delay
+        self._flush = False
+        self.last_error, self.last_error_at = reason, self._wall()
+        self._set_state("backoff", reason)
+        return delay
+
+    def run_once(self) -> Optional[float]:
+        """One step: returns 0 to go on at once, else seconds to sleep (None: until woken)."""
+        if self._stopping.is_set():
+            return None
+        now = self._clock()
+        if now >= self._next_expire:
+            self._next_expire = now + EXPIRE_EVERY
+            if self.queue.expire():
+                self._on_change()
+        blocked = self._blocked()
+        if blocked and not (self._flush and blocked[0] in FLUSH_OVERRIDES):
+            self._set_state(*blocked)
+            return BLOCKED_WAIT
+        if not self._flush and now < self._next_attempt:
+            self._set_state("backoff", self.last_error)
+            return self._next_attempt - now
+        entry = self.queue.next()
+        if entry is None:
+            self._flush = False
+            self._set_state("idle")
+            return IDLE_WAIT
+        self._set_state("sending")
+        try:
+            outcome = self._send(entry.record)
+        except Exception as error:  # a bug in sending must not lose the record
+            logger.exception("Unexpected error while sending a tracking record")
+            outcome = Retry(f"internal error: {type(error).__name__}")
+        if isinstance(outcome, Delivered):
+            self.queue.ack(entry)
+            self._failures = 0
+            self._next_attempt = 0.0
+            self.last_success_at = self._wall()
+            logger.debug("Delivered tracking event %s", entry.record.get("event"))
+            self._on_change()
+            return 0
+        if isinstance(outcome, Rejected):
+            self.queue.reject(entry, outcome.reason)
+            self.last_error, self.last_error_at = outcome.reason, self._wall()
+            logger.warning("Tracking server refused event %s: %s", entry.record.get("event"), outcome.reason)
+            self._on_change()
+            return 0
+        self.queue.retry_later(entry, outcome.reason)
+        logger.info("Tracking event %s not delivered (%s), will retry", entry.record.get("event"), outcome.reason)
+        return self._fail(outcome.reason, outcome.after)

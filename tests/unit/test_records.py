@@ -1,0 +1,259 @@
+"""One row per tracked event: payload in, exact record out; its switch off gives nothing."""
+
+import hashlib
+
+import pytest
+
+from octoprint_tracking_queued import records
+from octoprint_tracking_queued.config import EVENT_SWITCHES
+
+UID = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+NOW = 1_700_000_000.0
+THROTTLED = {"current_issue": True, "past_issue": True, "raw_value": 0x50005}
+
+
+def ctx(switches=None, throttle=None, now=NOW):
+    return records.Context(
+        unique_id=UID,
+        switches=switches if switches is not None else {name: True for name in EVENT_SWITCHES},
+        now=now,
+        throttle=throttle,
+        new_id=lambda: "rid",
+    )
+
+
+def file_hash(path):
+    return hashlib.sha1(path.encode() + UID.encode()).hexdigest()
+
+
+def expected(event, params, post=False):
+    return {
+        "id": "rid",
+        "event": event,
+        "params": params,
+        "post": post,
+        "created": NOW,
+        "attempts": 0,
+        "last_error": None,
+    }
+
+
+# (OctoPrint event, payload, switch, tracking event, params)
+BUS_EVENTS = [
+    ("PrintStarted", {"path": "folder/benchy.gcode", "origin": "local", "name": "benchy.gcode"},
+     "printjob", "print_started", {"origin": "local", "file": file_hash("folder/benchy.gcode")}),
+    ("PrintDone", {"path": "a.gcode", "origin": "local", "time": 123.7},
+     "printjob", "print_done", {"origin": "local", "file": file_hash("a.gcode"), "elapsed": 123}),
+    ("PrintFailed", {"path": "a.gcode", "origin": "sdcard", "time": 5, "reason": "error",
+                     "error": "Thermal runaway on /dev/ttyUSB0"},
+     "printjob", "print_failed", {"origin": "sdcard", "file": file_hash("a.gcode"), "elapsed": 5,
+                                  "reason": "error", "commerror_text": "Thermal runaway on <path>"}),
+    ("PrintFailed", {"path": "a.gcode", "origin": "local"},
+     "printjob", "print_failed", {"origin": "local", "file": file_hash("a.gcode"), "reason": "unknown"}),
+    ("PrintCancelled", {"path": "a.gcode", "origin": "local", "time": 0},
+     "printjob", "print_cancelled", {"origin": "local", "file": file_hash("a.gcode")}),
+    ("Error", {"error": "Too many consecutive timeouts, printer still connected and alive?", "reason": "timeout"},
+     "commerror", "commerror_timeout",
+     {"commerror_text": "Too many consecutive timeouts, printer still connected and alive?"}),
+    ("SlicingStarted", {"slicer": "prusaslicer", "stl": "x.stl"},
+     "slicing", "slicing_started", {"slicer": "prusaslicer"}),
+    ("plugin_pluginmanager_install_plugin", {"id": "octolapse", "version": "0.4.2"},
+     "plugin", "install_plugin", {"plugin": "octolapse", "plugin_version": "0.4.2"}),
+    ("plugin_pluginmanager_uninstall_plugin", {"id": "octolapse", "version": "0.4.2"},
+     "plugin", "uninstall_plugin", {"plugin": "octolapse", "plugin_version": "0.4.2"}),
+    ("plugin_pluginmanager_enable_plugin", {"id": "octolapse", "version": None},
+     "plugin", "enable_plugin", {"plugin": "octolapse"}),
+    ("plugin_pluginmanager_disable_plugin", {"id": "octolapse", "version": "1"},
+     "plugin", "disable_plugin", {"plugin": "octolapse", "plugin_version": "1"}),
+    ("plugin_softwareupdate_update_succeeded", {"target": "octoprint", "from_version": "1.11.7", "to_version": "1.11.8"},
+     "update", "update_successful", {"target": "octoprint", "from_version": "1.11.7", "to_version": "1.11.8"}),
+    ("plugin_softwareupdate_update_failed", {"target": "octoprint", "from_version": "1.11.7", "to_version": "1.11.8"},
+     "update", "update_failed", {"target": "octoprint", "from_version": "1.11.7", "to_version": "1.11.8"}),
+    ("plugin_pi_support_throttle_state",
+     {"current_issue": True, "past_issue": True, "raw_value": 0x50005, "current_undervoltage": True,
+      "past_undervoltage": True, "current_overheat": False, "past_overheat": False},
+     "throttled", "system_throttled",
+     {"throttled_now": True, "throttled_past": True, "throttled_mask": 0x50005, "throttled_voltage_now": True,
+      "throttled_voltage_past": True, "throttled_overheat_now": False, "throttled_overheat_past": False}),
+    ("plugin_pi_support_throttle_state",
+     {"current_issue": False, "past_issue": True, "raw_value": 0x50000, "current_undervoltage": False,
+      "past_undervoltage": True, "current_overheat": False, "past_overheat": False},
+     "throttled", "system_unthrottled",
+     {"throttled_now": False, "throttled_past": True, "throttled_mask": 0x50000, "throttled_voltage_now": False,
+      "throttled_voltage_past": True, "throttled_overheat_now": False, "throttled_overheat_past": False}),
+    ("plugin_printer_safety_check_warning", {"check_name": "aneet3", "warning_type": "firmware-unsafe"},
+     "printer_safety_check", "printer_safety_warning",
+     {"printer_safety_warning_type": "firmware-unsafe", "printer_safety_check_name": "aneet3"}),
+    ("plugin_firmware_check_warning",
+     {"check_name": "cbd", "warning_type": "firmware-broken", "severity": "critical", "url": "https://example.com/x"},
+     "printer_safety_check", "printer_safety_warning",
+     {"printer_safety_warning_type": "firmware-broken", "printer_safety_check_name": "cbd"}),
+    ("plugin_achievements_achievement_unlocked", {"key": "the_wizard", "name": "The Wizard"},
+     "achievements", "achievement_unlocked", {"achievement": "the_wizard"}),
+]
+
+
+@pytest.mark.parametrize("event,payload,switch,tracked,params", BUS_EVENTS)
+def test_bus_event_gives_exact_record(event, payload, switch, tracked, params):
+    assert records.RecordMaker().from_event(event, payload, ctx()) == expected(tracked, params)
+
+
+@pytest.mark.parametrize("event,payload,switch,tracked,params", BUS_EVENTS)
+def test_bus_event_switched_off_gives_nothing(event, payload, switch, tracked, params):
+    switches = {name: name != switch for name in EVENT_SWITCHES}
+    assert records.RecordMaker().from_event(event, payload, ctx(switches)) is None
+
+
+@pytest.mark.parametrize("event", ["PrintStarted", "PrintDone", "PrintFailed", "PrintCancelled"])
+def test_print_and_error_records_carry_throttle_state(event):
+    record = records.RecordMaker().from_event(event, {"path": "a.gcode", "origin": "local"}, ctx(throttle=THROTTLED))
+    assert record["params"]["throttled_now"] is True
+    assert record["params"]["throttled_past"] is True
+    assert record["params"]["throttled_mask"] == 0x50005
+
+
+def test_no_throttle_params_without_an_issue():
+    state = {"current_issue": False, "past_issue": False, "raw_value": 0}
+    record = records.RecordMaker().from_event("Error", {"reason": "x", "error": "e"}, ctx(throttle=state))
+    assert "throttled_now" not in record["params"]
+
+
+def test_print_failed_leaves_error_text_out_when_commerror_off():
+    switches = {name: name != "commerror" for name in EVENT_SWITCHES}
+    record = records.RecordMaker().from_event(
+        "PrintFailed", {"path": "a.gcode", "origin": "local", "error": "boom"}, ctx(switches)
+    )
+    assert "commerror_text" not in record["params"]
+
+
+def test_print_event_carries_connector_of_octoprint_2():
+    record = records.RecordMaker().from_event(
+        "PrintStarted", {"path": "a.gcode", "origin": "printer", "connector": "serial"}, ctx()
+    )
+    assert record["params"]["printer_connector"] == "serial"
+
+
+def test_slicer_name_is_read_with_a_text_key():
+    # OctoPrint 1.11.8 reads payload.get(b"slicer") and always sends "unknown".
+    record = records.RecordMaker().from_event("SlicingStarted", {"slicer": "cura"}, ctx())
+    assert record["params"] == {"slicer": "cura"}
+
+
+def test_printer_connected_on_firmware_data_with_1_11_connection():
+    maker = records.RecordMaker()
+    assert maker.from_event("Connected", {"port": "/dev/ttyUSB0", "baudrate": 115200}, ctx()) is None
+    assert maker.awaiting_firmware
+    record = maker.from_event("FirmwareData", {"name": "Marlin 2.1.2", "data": {}}, ctx())
+    assert record == expected(
+        "printer_connected",
+        {"firmware_name": "Marlin 2.1.2", "printer_port": "/dev/ttyUSB0", "printer_baudrate": 115200},
+    )
+    # Only the first FirmwareData after a connection counts.
+    assert maker.from_event("FirmwareData", {"name": "Marlin 2.1.2"}, ctx()) is None
+
+
+def test_printer_connected_with_2_0_connector():
+    maker = records.RecordMaker()
+    maker.from_event("Connected", {"connector": "serial", "parameters": {"port": "/dev/ttyACM0"}}, ctx())
+    record = maker.from_event("FirmwareData", {"name": "Prusa-Firmware"}, ctx())
+    assert record["params"] == {"firmware_name": "Prusa-Firmware", "printer_connector": "serial"}
+
+
+def test_printer_connected_fallback_without_firmware_data():
+    maker = records.RecordMaker()
+    maker.from_event("Connected", {"port": "VIRTUAL", "baudrate": 0}, ctx())
+    record = maker.firmware_timeout(ctx())
+    assert record["event"] == "printer_connected"
+    assert record["params"] == {"printer_port": "VIRTUAL", "printer_baudrate": 0}
+    assert maker.firmware_timeout(ctx()) is None
+
+
+def test_serial_port_by_id_is_not_sent():
+    maker = records.RecordMaker()
+    maker.from_event("Connected", {"port": "/dev/serial/by-id/usb-Prusa_CZPX1234-if00", "baudrate": 115200}, ctx())
+    record = maker.from_event("FirmwareData", {"name": "Marlin"}, ctx())
+    assert record["params"]["printer_port"] == "other"
+
+
+def test_doubled_commerror_is_recorded_once():
+    maker = records.RecordMaker()
+    payload = {"reason": "firmware", "error": "Printer halted. kill() called!"}
+    assert maker.from_event("Error", payload, ctx(now=NOW)) is not None
+    assert maker.from_event("Error", payload, ctx(now=NOW + 0.5)) is None
+    # another error, or the same later, is recorded again
+    assert maker.from_event("Error", {"reason": "firmware", "error": "other"}, ctx(now=NOW + 1)) is not None
+    assert maker.from_event("Error", payload, ctx(now=NOW + 10)) is not None
+
+
+def test_commerror_text_is_truncated():
+    record = records.RecordMaker().from_event("Error", {"reason": "firmware", "error": "x" * 5000}, ctx())
+    text = record["params"]["commerror_text"]
+    assert len(text) == records.TEXT_LIMIT
+    assert text.endswith("…")
+
+
+@pytest.mark.parametrize(
+    "text,scrubbed",
+    [
+        ("cannot reach 192.168.1.20:80", "cannot reach <ip>"),
+        ("open /home/pi/.octoprint/uploads/secret.gcode failed", "open <path> failed"),
+        ("see http://octopi.local/api?apikey=abc", "see <url>"),
+        ("mail me@example.com", "mail <email>"),
+        ("T:210.0 /210.0 B:60.0 /60.0", "T:210.0 /210.0 B:60.0 /60.0"),
+        ("addr fe80::1ff:fe23:4567:890a down", "addr <ip> down"),
+    ],
+)
+def test_texts_are_scrubbed_of_private_data(text, scrubbed):
+    assert records.scrub(text) == scrubbed
+
+
+@pytest.mark.parametrize(
+    "event,payload",
+    [
+        ("PrintStarted", {"origin": "local"}),
+        ("PrintDone", {"path": None}),
+        ("Error", {"reason": "x"}),
+        ("Error", {"error": "x"}),
+        ("plugin_pluginmanager_install_plugin", {"version": "1"}),
+        ("plugin_pi_support_throttle_state", {"current_issue": True}),
+        ("PrintStarted", ["not", "a", "dict"]),
+    ],
+)
+def test_unusable_payload_raises_bad_payload(event, payload):
+    with pytest.raises(records.BadPayload):
+        records.RecordMaker().from_event(event, payload, ctx())
+
+
+def test_odd_values_are_cleaned_not_fatal():
+    record = records.RecordMaker().from_event(
+        "PrintDone", {"path": b"caf\xe9.gcode", "origin": {"x": 1}, "time": "nan"}, ctx()
+    )
+    assert record["params"] == {"file": file_hash("caf\ufffd.gcode")}
+
+
+def test_unknown_event_is_not_tracked():
+    assert records.RecordMaker().from_event("ZChange", {"new": 1.0}, ctx()) is None
+    assert records.RecordMaker().from_event("Disconnected", None, ctx()) is None
+
+
+def test_startup_shutdown_ping_pong_webui():
+    env = {"version": "1.11.8", "os": "linux", "cores": 4}
+    assert records.startup(env, ctx()) == expected("startup", env)
+    assert records.shutdown(ctx()) == expected("shutdown", {})
+    off = {name: name != "startup" for name in EVENT_SWITCHES}
+    assert records.startup(env, ctx(off)) is None
+    assert records.shutdown(ctx(off)) is None
+    # ping has no switch
+    none_on = {name: False for name in EVENT_SWITCHES}
+    assert records.ping(61.9, "OPERATIONAL", ctx(none_on)) == expected(
+        "ping", {"octoprint_uptime": 61, "printer_state": "OPERATIONAL"}
+    )
+    assert records.pong(env, [("OctoLapse", "0.4.2"), ("thing", None)], ["The_Wizard"], ctx()) == expected(
+        "pong", {**env, "plugins": "octolapse:0.4.2,thing:?", "achievements": "the_wizard"}, post=True
+    )
+    assert records.pong(env, [], None, ctx({"pong": False})) is None
+    browser = {"browser_name": "Chrome", "browser_version": "120", "os_name": "Linux", "os_version": "x86_64"}
+    assert records.webui_load(browser, ctx()) == expected("webui_load", browser)
+    assert records.webui_load(browser, ctx({"webui_load": False})) is None
+    with pytest.raises(records.BadPayload):
+        records.webui_load({"browser_name": "Chrome"}, ctx())
