@@ -144,6 +144,7 @@ class TrackingQueuedPlugin(
         if self._tracking or not self._enabled:
             return
         self._tracking = True
+        self._track(lambda ctx: records.startup(self._environment_payload(), ctx))
         pi_helpers = self._plugin_manager.get_helpers("pi_support", "get_throttled") or {}
         self._throttle = system.ThrottleSource(pi_helper=pi_helpers.get("get_throttled"))
         if "get_throttled" not in pi_helpers:
@@ -151,7 +152,6 @@ class TrackingQueuedPlugin(
         self._add_timer(self._effective["ping"], self._track_ping)
         if self._effective["pong"]:
             self._add_timer(self._effective["pong"], self._track_pong)
-        self._track(lambda ctx: records.startup(self._environment_payload(), ctx))
 
     def _stop_tracking(self) -> None:
         self._tracking = False
