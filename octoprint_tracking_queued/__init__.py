@@ -60,7 +60,8 @@ class TrackingQueuedPlugin(
     # ~~ wiring
 
     def initialize(self) -> None:
-        self._init_unique_id()
+        if self._enabled:
+            self._init_unique_id()  # events can come before on_after_startup
         self._resolve_settings()
         queue_cfg = self._effective["queue"]
         self._queue = TrackingQueue(
@@ -78,6 +79,7 @@ class TrackingQueuedPlugin(
         )
 
     def _init_unique_id(self) -> None:
+        """Generated on first activation, so an instance that never opts in has no id."""
         if self._settings.get(["unique_id"]):
             return
         # Keep the instance's identity: adopt the bundled plugin's id when it has one.
@@ -144,6 +146,7 @@ class TrackingQueuedPlugin(
         if self._tracking or not self._enabled:
             return
         self._tracking = True
+        self._init_unique_id()
         self._track(lambda ctx: records.startup(self._environment_payload(), ctx))
         pi_helpers = self._plugin_manager.get_helpers("pi_support", "get_throttled") or {}
         self._throttle = system.ThrottleSource(pi_helper=pi_helpers.get("get_throttled"))

@@ -158,6 +158,8 @@ def clean_update(data: Any, ignore_unknown: bool = False) -> tuple[dict[str, Any
     clean: dict[str, Any] = {}
     errors: list[str] = []
     for path, value in _flatten(data):
+        if path == ("unique_id",) and value is None:
+            continue  # the UI sends null before the id exists: no change
         validator = _VALIDATORS.get(path)
         if validator is None:
             if ignore_unknown:
