@@ -93,3 +93,19 @@ def test_update_config_while_stopped(octoprint_factory, receiver):
     server.start()
     with pytest.raises(RuntimeError):
         server.update_config({})
+
+
+def test_outbound_guard_catches_requests_to_outside_hosts(octoprint_factory, outbound_guard):
+    """The safety net works: an outside URL OctoPrint is asked to fetch ends at
+    the loopback proxy, never on the network. (.invalid never resolves.)"""
+    server = octoprint_factory()
+    response = server.api(
+        "POST",
+        "/api/util/test",
+        json={"command": "url", "url": "http://tq-harness.example.invalid/probe", "method": "GET"},
+    )
+    assert response.status_code == 200
+    assert response.json()["result"] is False  # the guard answered 403
+    attempts = outbound_guard.attempts
+    assert [a["target"] for a in attempts] == ["http://tq-harness.example.invalid/probe"]
+    outbound_guard.clear()  # expected here; the fixture fails tests that leave attempts behind

@@ -1,4 +1,8 @@
-"""Fixtures for tests against a real ``octoprint serve`` process."""
+"""Fixtures for tests against a real ``octoprint serve`` process.
+
+A pytest plugin, registered by tests/conftest.py, so that every suite
+(integration, browser) gets the same ``receiver`` and ``octoprint_factory``.
+"""
 
 from __future__ import annotations
 
@@ -130,8 +134,20 @@ def octoprint_factory(
         )
 
 
+def _output_dir_for(nodeid: str) -> Path:
+    return TEST_OUTPUT / re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid)
+
+
+@pytest.fixture
+def test_output(request: pytest.FixtureRequest) -> Path:
+    """A per-test folder under test-output/ for screenshots and other artefacts."""
+    path = _output_dir_for(request.node.nodeid)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def _keep_logs(nodeid: str, servers: List[OctoPrintServer]) -> None:
-    target = TEST_OUTPUT / "integration" / re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid)
+    target = _output_dir_for(nodeid)
     for index, server in enumerate(servers):
         dest = target / f"server-{index}"
         dest.mkdir(parents=True, exist_ok=True)
