@@ -217,8 +217,7 @@ class TrackingQueuedPlugin(
     def on_settings_save(self, data: dict) -> dict:
         # OctoPrint swallows exceptions here, so refuse bad values by dropping them.
         was_enabled = self._enabled
-        ours = {key: value for key, value in (data or {}).items()}
-        clean, self._settings_errors = config.clean_update(ours)
+        clean, self._settings_errors = config.clean_update(data or {}, from_api=True)
         for error in self._settings_errors:
             self._logger.warning("Refused setting, old value kept: %s", error)
         result = octoprint.plugin.SettingsPlugin.on_settings_save(self, clean)

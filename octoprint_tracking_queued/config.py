@@ -148,7 +148,9 @@ def _flatten(data: Mapping[str, Any], prefix: tuple = ()) -> list[tuple[tuple, A
     return leaves
 
 
-def clean_update(data: Any, ignore_unknown: bool = False) -> tuple[dict[str, Any], list[str]]:
+def clean_update(
+    data: Any, ignore_unknown: bool = False, from_api: bool = False
+) -> tuple[dict[str, Any], list[str]]:
     """Split a settings update into the values that may be stored and the reasons for the rest.
 
     Unknown keys are dropped too, so a typo never lands in config.yaml.
@@ -160,6 +162,9 @@ def clean_update(data: Any, ignore_unknown: bool = False) -> tuple[dict[str, Any
     for path, value in _flatten(data):
         if path == ("unique_id",) and value is None:
             continue  # the UI sends null before the id exists: no change
+        if from_api and list(path[:1]) in RESTRICTED_PATHS["never"]:
+            errors.append(f"plugins.tracking_queued.{path[0]}: can only be changed in config.yaml")
+            continue
         validator = _VALIDATORS.get(path)
         if validator is None:
             if ignore_unknown:

@@ -59,3 +59,11 @@ def test_resolve_replaces_bad_config_values_by_defaults():
 def test_resolve_of_defaults_is_clean():
     resolved, errors = config.resolve(config.defaults())
     assert errors == []
+
+
+def test_server_and_ping_only_from_config_yaml():
+    clean, errors = config.clean_update({"server": "http://127.0.0.1:1/{id}/{event}", "ping": 120, "enabled": True},
+                                        from_api=True)
+    assert clean == {"enabled": True}
+    assert errors == ["plugins.tracking_queued.server: can only be changed in config.yaml",
+                      "plugins.tracking_queued.ping: can only be changed in config.yaml"]
