@@ -14,6 +14,7 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional
 
 import pytest
 
+from tests.integration.browser import chromium_launch_options
 from tests.integration.guard import OutboundGuard
 from tests.integration.server import OctoPrintServer, free_port
 from tools.basedir import deep_merge
@@ -59,6 +60,12 @@ def outbound_guard() -> Iterator[OutboundGuard]:
     guard = OutboundGuard().start()
     yield guard
     guard.stop()
+
+
+@pytest.fixture
+def browser_launch_options(outbound_guard: OutboundGuard) -> Dict[str, Any]:
+    """``playwright.chromium.launch(**browser_launch_options)``: Debian's Chromium, kept on loopback."""
+    return chromium_launch_options(outbound_guard)
 
 
 @pytest.fixture

@@ -186,6 +186,7 @@ class OctoPrintServer:
                 # own process group: kill() also takes OctoPrint's children
                 # (e.g. the G-code analysis subprocess) with it
                 start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         _LIVE.add(self)
 
@@ -424,6 +425,18 @@ def _poll(check: Callable[[], bool], timeout: float, interval: float = POLL) -> 
         if time.monotonic() >= deadline:
             return False
         time.sleep(interval)
+
+
+def _die_with_parent() -> None:
+    # Runs in the child before exec: have Linux SIGKILL the server if the test
+    # runner dies without running atexit (SIGKILL, SIGTERM, CI time-out).
+    try:
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except Exception:
+        pass
 
 
 @atexit.register
