@@ -411,7 +411,11 @@ class TrackingQueuedPlugin(
         ]
 
     def get_assets(self) -> dict:
-        return {"js": ["js/tracking_queued.js"], "clientjs": ["clientjs/tracking_queued.js"]}
+        return {
+            "js": ["js/tracking_queued.js"],
+            "clientjs": ["clientjs/tracking_queued.js"],
+            "css": ["css/tracking_queued.css"],
+        }
 
     def is_wizard_required(self) -> bool:
         return self._settings.get(["enabled"]) is None
