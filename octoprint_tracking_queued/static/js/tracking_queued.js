@@ -88,8 +88,9 @@ $(function () {
 
         self.onBeforeWizardTabChange = function (next, current) {
             if (!self.required || self._decided()) return true;
-            // only leaving our own step needs a decision ("wizard_plugin_tracking" is the bundled one)
-            if (current !== "wizard_plugin_" + PLUGIN) return true;
+            // `current` is the id of the step's nav entry, "<step id>_link"; only leaving
+            // our own step needs a decision ("wizard_plugin_tracking" is the bundled one)
+            if (current !== "wizard_plugin_" + PLUGIN + "_link") return true;
             self._askForDecision();
             return false;
         };
