@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 import uuid
@@ -17,12 +16,13 @@ from octoprint.events import Events
 from octoprint.util import RepeatedTimer
 from octoprint.util.version import get_octoprint_version_string
 
-from . import config, records, system
+from . import cli, config, policy, records, system
 from .delivery import Delivery
+from .inspector import with_sent_params
+from .lock import QueueLock
 from .queue import SCOPES, TrackingQueue
 from .worker import Worker
 
-DISABLE_VARIABLES = ("OCTOPRINT_DISABLE_TRACKING", "OCTOPRINT_TRACKING_DISABLED")
 THROTTLE_REFRESH = 300.0
 MAX_PAGE = 200
 # Live updates to the settings tab: at most this many per second.
@@ -56,6 +56,7 @@ class TrackingQueuedPlugin(
         self._effective: dict[str, Any] = config.defaults()
         self._started = time.monotonic()
         self._tracking = False
+        self._queue_lock: Optional[QueueLock] = None
 
     # ~~ wiring
 
@@ -63,6 +64,10 @@ class TrackingQueuedPlugin(
         if self._enabled:
             self._init_unique_id()  # events can come before on_after_startup
         self._resolve_settings()
+        # One sender per queue: the command line's flush/clear refuse while we hold this.
+        self._queue_lock = QueueLock(self.get_plugin_data_folder())
+        if not self._queue_lock.acquire():
+            self._logger.warning("The tracking queue is locked by another process; sending waits until it is free")
         queue_cfg = self._effective["queue"]
         self._queue = TrackingQueue(
             self.get_plugin_data_folder(), queue_cfg["max_records"], queue_cfg["max_age_days"]
@@ -124,15 +129,11 @@ class TrackingQueuedPlugin(
 
     def _blocked(self) -> Optional[tuple[str, str]]:
         """Why the worker must not send now, or None."""
-        if not self._enabled:
-            return "disabled", gettext("Anonymous usage tracking is disabled in the settings.")
-        for variable in DISABLE_VARIABLES:
-            if os.environ.get(variable):
-                return "disabled", gettext("Sending is disabled by the environment variable %(name)s.", name=variable)
-        if os.environ.get("CI") and self._effective["server"] == config.DEFAULT_SERVER:
-            return "disabled", gettext("Nothing is sent to the public tracking server on CI.")
-        if self._config_errors:
-            return "config_error", "; ".join(self._config_errors)
+        blocker = policy.send_blocker(self._enabled, self._effective, self._config_errors)
+        if blocker:
+            return blocker
+        if not self._queue_lock.acquire():
+            return "locked", gettext("Another process (a command line flush or clear?) is using the queue.")
         if not self._connectivity_checker.online:
             return "offline", gettext("OctoPrint's connectivity check reports no internet connection.")
         return None
@@ -260,6 +261,9 @@ class TrackingQueuedPlugin(
             self._firmware_timer.cancel()
         if not self._worker.stop():
             self._logger.info("Tracking worker still busy at shutdown; its record stays queued")
+        else:
+            # A worker still sending keeps the lock until the process ends, which frees it.
+            self._queue_lock.release()
 
     # ~~ EventHandlerPlugin
 
@@ -290,6 +294,7 @@ class TrackingQueuedPlugin(
         status["config_errors"] = self._config_errors
         status["settings_errors"] = self._settings_errors
         status["server_is_default"] = self._effective["server"] == config.DEFAULT_SERVER
+        status["bundled_enabled"] = self._bundled_enabled()
         return status
 
     def _push_status(self) -> None:
@@ -326,7 +331,7 @@ class TrackingQueuedPlugin(
         if not Permissions.PLUGIN_TRACKING_QUEUED_MANAGE.can():
             return _error(403, gettext("You are not allowed to see the tracking queue."))
         scope = request.values.get("records")
-        if not scope:
+        if scope is None:
             return flask.jsonify(self.get_status())
         if scope not in ("pending", "failed"):
             return _error(400, gettext("records must be pending or failed"))
@@ -338,7 +343,8 @@ class TrackingQueuedPlugin(
         if offset < 0 or not 1 <= limit <= MAX_PAGE:
             return _error(400, gettext("offset must be 0 or more and limit between 1 and %(max)d", max=MAX_PAGE))
         return flask.jsonify(
-            records=self._queue.page(scope, offset, limit),
+            # `sent`: exactly the parameters each record's request carries.
+            records=with_sent_params(self._queue.page(scope, offset, limit)),
             total=self._queue.count(scope),
             offset=offset,
             limit=limit,
@@ -350,6 +356,9 @@ class TrackingQueuedPlugin(
         if not Permissions.PLUGIN_TRACKING_QUEUED_MANAGE.can():
             return _error(403, gettext("You are not allowed to manage the tracking queue."))
         if command == "flush":
+            blocker = policy.send_blocker(self._enabled, self._effective, self._config_errors)
+            if blocker:  # a flush overrides the backoff and an offline verdict, never these
+                return _error(409, blocker[1])
             self._worker.flush()
             return flask.jsonify(flushing=True)
         if command == "retry_failed":
@@ -359,7 +368,7 @@ class TrackingQueuedPlugin(
             return flask.jsonify(requeued=count)
         if command == "clear":
             scope = data.get("scope")
-            if scope not in SCOPES:
+            if not isinstance(scope, str) or scope not in SCOPES:
                 return _error(400, gettext("scope must be one of pending, failed, all"))
             count = self._queue.clear(scope)
             self._push_status()
@@ -375,7 +384,7 @@ class TrackingQueuedPlugin(
         try:
             record = records.webui_load(data.get("payload"), self._context())
         except records.BadPayload as error:
-            return _error(400, str(error))
+            return _error(400, gettext("The payload is not usable: %(error)s", error=str(error)))
         self._enqueue(record)
         return flask.jsonify(queued=record is not None)
 
@@ -404,13 +413,26 @@ class TrackingQueuedPlugin(
         ]
 
     def get_assets(self) -> dict:
-        return {"js": ["js/tracking_queued.js"], "clientjs": ["clientjs/tracking_queued.js"]}
+        return {
+            "js": ["js/tracking_queued.js"],
+            "clientjs": ["clientjs/tracking_queued.js"],
+            "css": ["css/tracking_queued.css"],
+        }
 
     def is_wizard_required(self) -> bool:
         return self._settings.get(["enabled"]) is None
 
     def get_wizard_version(self) -> int:
         return 1
+
+    def get_wizard_details(self) -> dict:
+        # The wizard says that enabling ours turns the bundled plugin off, when it is on.
+        return {"bundled_enabled": self._bundled_enabled()}
+
+    def _bundled_enabled(self) -> bool:
+        info = self._plugin_manager.get_plugin_info("tracking")
+        loaded = info is not None and info.enabled
+        return bool(loaded and self._settings.global_get_boolean(["plugins", "tracking", "enabled"]))
 
 
 def _error(status: int, message: str):
@@ -427,4 +449,5 @@ __plugin_pythoncompat__ = ">=3.9,<4"
 __plugin_implementation__ = TrackingQueuedPlugin()
 __plugin_hooks__ = {
     "octoprint.access.permissions": __plugin_implementation__.get_additional_permissions,
+    "octoprint.cli.commands": cli.commands,
 }

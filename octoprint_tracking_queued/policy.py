@@ -1,0 +1,33 @@
+"""Whether records may be sent at all: one rule for the server's worker and the command line."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping, Optional
+
+from flask_babel import gettext
+
+from . import config
+
+DISABLE_VARIABLES = ("OCTOPRINT_DISABLE_TRACKING", "OCTOPRINT_TRACKING_DISABLED")
+
+Blocker = Optional[tuple[str, str]]  # (state, reason in words) or None
+
+
+def send_blocker(
+    enabled: Any,
+    effective: Mapping[str, Any],
+    config_errors: list[str],
+    environ: Mapping[str, str] = os.environ,
+) -> Blocker:
+    """Why nothing may be sent now (the user's choice, the environment, bad config), or None."""
+    if enabled is not True:
+        return "disabled", gettext("Anonymous usage tracking is disabled in the settings.")
+    for variable in DISABLE_VARIABLES:
+        if environ.get(variable):
+            return "disabled", gettext("Sending is disabled by the environment variable %(name)s.", name=variable)
+    if environ.get("CI") and effective["server"] == config.DEFAULT_SERVER:
+        return "disabled", gettext("Nothing is sent to the public tracking server on CI.")
+    if config_errors:
+        return "config_error", "; ".join(config_errors)
+    return None

@@ -1,0 +1,440 @@
+/*
+ * Anonymous Usage Tracking (Queued): the first-run wizard step, the settings tab with its
+ * queue inspector, and the web interface load event.
+ */
+$(function () {
+    var PLUGIN = "tracking_queued";
+    var TAB = "#settings_plugin_tracking_queued";
+    var PAGE_SIZE = 20;
+
+    function client() {
+        return OctoPrint.plugins[PLUGIN];
+    }
+
+    // The API answers errors as {"error": "..."}; fall back to the HTTP status text.
+    function errorText(jqXHR) {
+        if (jqXHR && jqXHR.responseJSON && jqXHR.responseJSON.error) {
+            return jqXHR.responseJSON.error;
+        }
+        return (jqXHR && jqXHR.statusText) || gettext("Unknown error");
+    }
+
+    function notifyError(title, jqXHR) {
+        new PNotify({title: title, text: _.escape(errorText(jqXHR)), type: "error", hide: false});
+    }
+
+    function localTime(unixTimestamp) {
+        return formatDate(unixTimestamp, {seconds: true, placeholder: "-"});
+    }
+
+    // ~~ wizard
+
+    function TrackingQueuedWizardViewModel(parameters) {
+        var self = this;
+        self.settingsViewModel = parameters[0];
+
+        self.decision = ko.observable(undefined); // saved decision: true, false or undefined
+        self.pending = ko.observable(undefined); // the decision being saved
+        self.busy = ko.observable(false);
+        self.bundledEnabled = ko.observable(false);
+        self.bundledTurnedOff = ko.observable(false);
+        self.required = false;
+
+        self.onWizardDetails = function (response) {
+            var ours = (response && response[PLUGIN]) || {};
+            self.required = !!ours.required;
+            self.bundledEnabled(!!(ours.details && ours.details.bundled_enabled));
+        };
+
+        self.enable = function () {
+            self._decide(true);
+        };
+
+        self.disable = function () {
+            self._decide(false);
+        };
+
+        self._decide = function (value) {
+            self.busy(true);
+            self.pending(value);
+            self.settingsViewModel
+                .saveData({plugins: {tracking_queued: {enabled: value}}})
+                .done(function () {
+                    self.decision(value);
+                    // the server turned the bundled plugin off while saving
+                    self.bundledTurnedOff(value && self.bundledEnabled());
+                })
+                .fail(function (jqXHR) {
+                    notifyError(gettext("Your decision could not be saved"), jqXHR);
+                })
+                .always(function () {
+                    self.busy(false);
+                    self.pending(undefined);
+                });
+        };
+
+        self._decided = function () {
+            return self.decision() !== undefined;
+        };
+
+        self._askForDecision = function () {
+            showMessageDialog({
+                title: gettext("Please decide on anonymous usage tracking (queued)"),
+                message: gettext(
+                    "Choose Enable or Disable on the Anonymous Usage Tracking (Queued) step before you continue."
+                )
+            });
+        };
+
+        self.onBeforeWizardTabChange = function (next, current) {
+            if (!self.required || self._decided()) return true;
+            // `current` is the id of the step's nav entry, "<step id>_link"; only leaving
+            // our own step needs a decision ("wizard_plugin_tracking" is the bundled one)
+            if (current !== "wizard_plugin_" + PLUGIN + "_link") return true;
+            self._askForDecision();
+            return false;
+        };
+
+        self.onBeforeWizardFinish = function () {
+            if (!self.required || self._decided()) return true;
+            self._askForDecision();
+            return false;
+        };
+    }
+
+    // ~~ settings tab and queue inspector
+
+    function TrackingQueuedSettingsViewModel(parameters) {
+        var self = this;
+        self.loginState = parameters[0];
+        self.settingsViewModel = parameters[1];
+        self.access = parameters[2];
+
+        self.pluginSettings = ko.observable(undefined);
+        self.status = ko.observable({worker: {}});
+        self.scope = ko.observable("pending");
+        self.records = ko.observableArray([]);
+        self.total = ko.observable(0);
+        self.offset = ko.observable(0);
+        self.pageSize = PAGE_SIZE;
+        self.busy = ko.observable(false);
+        self.now = ko.observable(Date.now() / 1000);
+
+        self.visible = false; // our tab is open: only then are records fetched
+        self.expanded = {}; // record ids shown expanded, kept across refreshes
+        self.ticker = undefined;
+        self.requestSeq = 0;
+
+        self.canManage = ko.pureComputed(function () {
+            return self.loginState.hasPermission(
+                self.access.permissions.PLUGIN_TRACKING_QUEUED_MANAGE
+            );
+        });
+
+        self.bundledEnabled = ko.pureComputed(function () {
+            return !!self.status().bundled_enabled;
+        });
+
+        self.stateText = ko.pureComputed(function () {
+            var worker = self.status().worker || {};
+            var reason = worker.reason || "";
+            switch (worker.state) {
+                case "sending":
+                    return gettext("Sending");
+                case "backoff":
+                    return _.sprintf(gettext("Backing off until %(time)s (%(reason)s)"), {
+                        time: worker.next_attempt
+                            ? moment.unix(worker.next_attempt).format("HH:mm:ss")
+                            : "-",
+                        reason: reason
+                    });
+                case "offline":
+                    return _.sprintf(gettext("Offline: %(reason)s"), {reason: reason});
+                case "disabled":
+                    return _.sprintf(gettext("Disabled: %(reason)s"), {reason: reason});
+                case "config_error":
+                    return _.sprintf(gettext("Not sending, configuration error: %(reason)s"), {
+                        reason: reason
+                    });
+                case "locked":
+                    return _.sprintf(gettext("Waiting: %(reason)s"), {reason: reason});
+                case "idle":
+                    return gettext("Idle: nothing to send");
+                case "stopped":
+                    return gettext("Stopped");
+                default:
+                    return "-";
+            }
+        });
+
+        self.stateCss = ko.pureComputed(function () {
+            var state = (self.status().worker || {}).state;
+            if (state === "backoff" || state === "offline") return "text-warning";
+            if (state === "config_error" || state === "stopped") return "text-error";
+            if (state === "sending" || state === "idle") return "text-success";
+            return "muted";
+        });
+
+        self.oldestText = ko.pureComputed(function () {
+            var oldest = self.status().oldest_pending;
+            if (!oldest) return gettext("none");
+            self.now(); // re-evaluate as time passes
+            return _.sprintf(gettext("%(time)s (%(ago)s)"), {
+                time: localTime(oldest),
+                ago: moment.unix(oldest).fromNow()
+            });
+        });
+
+        self.lastErrorText = ko.pureComputed(function () {
+            var worker = self.status().worker || {};
+            if (!worker.last_error) return gettext("none");
+            return _.sprintf(gettext("%(error)s at %(time)s"), {
+                error: worker.last_error,
+                time: localTime(worker.last_error_at)
+            });
+        });
+
+        self.droppedText = ko.pureComputed(function () {
+            var s = self.status();
+            return _.sprintf(
+                gettext(
+                    "%(cap)d over the limit of %(max)d records, %(age)d older than %(days)d days, %(lost)d could not be stored"
+                ),
+                {
+                    cap: s.dropped_cap || 0,
+                    max: s.max_records || 0,
+                    age: s.dropped_age || 0,
+                    days: s.max_age_days || 0,
+                    lost: s.store_failed || 0
+                }
+            );
+        });
+
+        self.clearText = ko.pureComputed(function () {
+            return self.scope() === "failed"
+                ? gettext("Clear failed")
+                : gettext("Clear pending");
+        });
+
+        self.pageText = ko.pureComputed(function () {
+            return _.sprintf(gettext("%(first)d–%(last)d of %(total)d"), {
+                first: self.offset() + 1,
+                last: Math.min(self.offset() + PAGE_SIZE, self.total()),
+                total: self.total()
+            });
+        });
+
+        // ~~ data
+
+        self.fromStatus = function (status) {
+            if (status) self.status(status);
+        };
+
+        self.requestStatus = function () {
+            if (!self.canManage()) return;
+            return client().status().done(self.fromStatus);
+        };
+
+        self.toRow = function (record) {
+            var key = record.id || "row" + record.rowid;
+            return {
+                key: key,
+                event: record.event,
+                status: record.status,
+                when: localTime(record.created),
+                attempts: record.attempts || 0,
+                lastError: record.last_error || "",
+                sentText:
+                    record.sent === null || record.sent === undefined
+                        ? gettext("This record cannot be decoded and will not be sent.")
+                        : JSON.stringify(record.sent, null, 2),
+                expanded: ko.observable(!!self.expanded[key])
+            };
+        };
+
+        self.requestRecords = function () {
+            if (!self.visible || !self.canManage()) return;
+            var seq = ++self.requestSeq;
+            var scope = self.scope();
+            return client()
+                .records(scope, self.offset(), PAGE_SIZE)
+                .done(function (response) {
+                    if (seq !== self.requestSeq) return; // a newer request is under way
+                    self.total(response.total);
+                    if (response.total > 0 && self.offset() >= response.total) {
+                        // the page we were on emptied: go to the last one that exists
+                        self.offset(Math.floor((response.total - 1) / PAGE_SIZE) * PAGE_SIZE);
+                        self.requestRecords();
+                        return;
+                    }
+                    self.records(_.map(response.records, self.toRow));
+                });
+        };
+
+        // plugin messages come at most twice a second; fetching the page as often is fine
+        self.refreshRecords = _.throttle(self.requestRecords, 500);
+
+        self.refresh = function () {
+            self.requestStatus();
+            self.requestRecords();
+        };
+
+        // ~~ user actions
+
+        self.toggle = function (row) {
+            row.expanded(!row.expanded());
+            self.expanded[row.key] = row.expanded();
+        };
+
+        self.showScope = function (scope) {
+            if (scope === self.scope()) return;
+            self.scope(scope);
+            self.offset(0);
+            self.records([]);
+            self.requestRecords();
+        };
+
+        self.prevPage = function () {
+            if (self.offset() === 0) return;
+            self.offset(Math.max(0, self.offset() - PAGE_SIZE));
+            self.requestRecords();
+        };
+
+        self.nextPage = function () {
+            if (self.offset() + PAGE_SIZE >= self.total()) return;
+            self.offset(self.offset() + PAGE_SIZE);
+            self.requestRecords();
+        };
+
+        self._command = function (call, title) {
+            self.busy(true);
+            return call()
+                .fail(function (jqXHR) {
+                    notifyError(title, jqXHR);
+                })
+                .always(function () {
+                    self.busy(false);
+                    self.refresh();
+                });
+        };
+
+        self.flush = function () {
+            self._command(function () {
+                return client().flush();
+            }, gettext("Could not flush the tracking queue"));
+        };
+
+        self.retryFailed = function () {
+            self._command(function () {
+                return client().retryFailed();
+            }, gettext("Could not retry the failed events"));
+        };
+
+        self.clear = function () {
+            var scope = self.scope();
+            var count = self.total();
+            var message =
+                scope === "failed"
+                    ? gettext(
+                          "%(count)d failed events will be deleted. They will not be sent."
+                      )
+                    : gettext(
+                          "%(count)d pending events will be deleted without being sent."
+                      );
+            showConfirmationDialog({
+                title: gettext("Clear the tracking queue?"),
+                message: _.sprintf(message, {count: count}),
+                proceed: gettext("Delete"),
+                onproceed: function () {
+                    self._command(function () {
+                        return client().clear(scope);
+                    }, gettext("Could not clear the tracking queue"));
+                }
+            });
+        };
+
+        // ~~ OctoPrint callbacks
+
+        self._setVisible = function (visible) {
+            self.visible = visible;
+            if (self.ticker) {
+                window.clearInterval(self.ticker);
+                self.ticker = undefined;
+            }
+            if (!visible) return;
+            self.ticker = window.setInterval(function () {
+                self.now(Date.now() / 1000);
+            }, 5000);
+            self.refresh();
+        };
+
+        self.onAllBound = function () {
+            $('#settings_dialog ul.nav-list a[data-toggle="tab"]').on("shown", function (event) {
+                self._setVisible($(event.target).attr("href") === TAB);
+            });
+        };
+
+        self.onSettingsShown = function () {
+            var plugins = self.settingsViewModel.settings && self.settingsViewModel.settings.plugins;
+            self.pluginSettings(plugins && plugins[PLUGIN]);
+            if ($(TAB).hasClass("active")) self._setVisible(true);
+        };
+
+        self.onSettingsHidden = function () {
+            self._setVisible(false);
+        };
+
+        self.onDataUpdaterPluginMessage = function (plugin, data) {
+            if (plugin !== PLUGIN || !data || data.type !== "status") return;
+            if (!self.canManage()) return;
+            self.fromStatus(data.status);
+            self.refreshRecords();
+        };
+
+        self.onUserLoggedIn = function () {
+            self.requestStatus();
+        };
+    }
+
+    // ~~ web interface load event
+
+    function TrackingQueuedLoadViewModel(parameters) {
+        var self = this;
+        self.loginState = parameters[0];
+        self.tracked = false;
+
+        // The track command needs a logged-in user; once per page load is the event.
+        self._track = function () {
+            if (self.tracked || !self.loginState.isUser()) return;
+            var browser = OctoPrint.coreui.browser || {};
+            var payload = {
+                browser_name: browser.browser_name,
+                browser_version: browser.browser_version,
+                os_name: browser.os_name,
+                os_version: browser.os_version
+            };
+            if (!_.every(_.values(payload))) return;
+            self.tracked = true;
+            client().track("webui_load", payload);
+        };
+
+        self.onStartupComplete = self._track;
+        self.onUserLoggedIn = self._track;
+    }
+
+    OCTOPRINT_VIEWMODELS.push({
+        construct: TrackingQueuedWizardViewModel,
+        dependencies: ["settingsViewModel"],
+        elements: ["#wizard_plugin_tracking_queued"]
+    });
+    OCTOPRINT_VIEWMODELS.push({
+        construct: TrackingQueuedSettingsViewModel,
+        dependencies: ["loginStateViewModel", "settingsViewModel", "accessViewModel"],
+        elements: ["#settings_plugin_tracking_queued"]
+    });
+    OCTOPRINT_VIEWMODELS.push({
+        construct: TrackingQueuedLoadViewModel,
+        dependencies: ["loginStateViewModel"],
+        elements: []
+    });
+});

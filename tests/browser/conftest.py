@@ -1,0 +1,73 @@
+"""Playwright (Debian's Chromium, headless) against a real OctoPrint from the integration harness."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+# The harness's fixtures (real server, receiver, outbound guard), shared as they are.
+from tests.integration.conftest import (  # noqa: F401
+    TEST_OUTPUT,
+    octoprint_factory,
+    outbound_guard,
+    pytest_runtest_makereport,
+    receiver,
+)
+from tests.integration.server import OctoPrintServer
+from tools.basedir import ADMIN_PASSWORD, ADMIN_USER
+
+CHROMIUM = os.environ.get("TQ_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+SCREENSHOTS = TEST_OUTPUT / "screenshots"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
+    here = Path(__file__).resolve().parent
+    for item in items:
+        if here in Path(item.path).resolve().parents:
+            item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 1300}, locale="en-US")
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    yield page
+    context.close()
+
+
+def screenshot(page: Page, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    return path
+
+
+def login(page: Page, server: OctoPrintServer) -> None:
+    """Open the web interface as the admin and wait until OctoPrint finished starting up."""
+    page.goto(server.url + "/login?redirect=%2F")
+    page.fill("#login-user", ADMIN_USER)
+    page.fill("#login-password", ADMIN_PASSWORD)
+    page.click("#login-button")
+    page.wait_for_url(server.url + "/")
+    page.wait_for_function("window.OctoPrint && OctoPrint.coreui && OctoPrint.coreui.startedUp === true")

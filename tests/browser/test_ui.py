@@ -1,0 +1,131 @@
+"""The wizard step and the queue inspector, driven in headless Chromium against a real server."""
+
+from __future__ import annotations
+
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import login, screenshot
+from tests.integration.server import OctoPrintServer
+from tests.integration.test_api import QUIET, wait_status
+from tools.basedir import PLUGIN_ID
+from tools.receiver import respond
+
+# The bundled plugin "on", but pointed at a closed loopback port should it ever send.
+BUNDLED_ON = {"plugins": {"tracking": {"enabled": True, "server": "http://127.0.0.1:9/track/{id}/{event}/"}}}
+# Print jobs only: the page load would queue a webui_load record of its own.
+PRINTS = dict(QUIET, events=dict(QUIET["events"], printjob=True, webui_load=False))
+DONE = {"path": "cube.gcode", "origin": "local", "time": 42}
+
+
+def open_inspector(page: Page) -> None:
+    page.click("#navbar_show_settings")
+    page.click('#settings_dialog a[href="#settings_plugin_tracking_queued"]')
+    expect(page.locator("#tracking_queued_inspector")).to_be_visible()
+
+
+def offline(server: OctoPrintServer, receiver) -> None:
+    assert receiver.wait_event("ping", timeout=20)
+    receiver.stop()
+    wait_status(server, lambda s: s["pending"] + s["in_flight"] + s["failed"] == 0)
+
+
+def test_wizard_needs_a_decision_and_enable_turns_bundled_off(octoprint_factory, page):
+    server = octoprint_factory(
+        plugin_settings={"enabled": None},
+        extra_config={"server": {"firstRun": True}, **BUNDLED_ON},
+        show_wizards=[PLUGIN_ID],
+    )
+    login(page, server)
+    step = page.locator("#wizard_plugin_tracking_queued")
+    expect(page.locator("#wizard_dialog")).to_be_visible()
+    for _ in range(5):  # first run: "Start" and other steps come before ours
+        if step.is_visible():
+            break
+        page.click("#wizard_dialog .button-next")
+    expect(step).to_be_visible()
+    expect(page.locator("#tracking_queued_wizard_bundled")).to_be_visible()
+    screenshot(page, "wizard_step")
+
+    # No decision: moving on is refused with a message and our step stays.
+    page.click("#wizard_dialog .button-next")
+    message = page.locator(".modal", has_text="Please decide on anonymous usage tracking (queued)")
+    expect(message).to_be_visible()
+    message.locator(".btn").first.click()
+    expect(message).to_be_hidden()
+    # bootstrap-modal drops the closed dialog's overlay a little later; it would eat clicks
+    expect(page.locator(".modal-scrollable")).to_have_count(1)
+    expect(step).to_be_visible()
+
+    page.click("#tracking_queued_wizard_enable")
+    expect(page.locator("#tracking_queued_wizard_result")).to_contain_text("enabled")
+    expect(page.locator("#tracking_queued_wizard_result")).to_contain_text("bundled Anonymous Usage Tracking plugin has been turned off")
+    saved = server.api("GET", "/api/settings").json()["plugins"]
+    assert saved[PLUGIN_ID]["enabled"] is True
+    assert saved["tracking"]["enabled"] is False
+
+    # Decided: the rest of the wizard (OctoPrint's own steps) can be walked through and
+    # finished. Forced clicks: the dialog re-centres as its steps change height, and a
+    # click aimed mid-move lands on the modal's backdrop.
+    finish = page.locator("#wizard_dialog .button-finish")
+    for _ in range(10):
+        if finish.is_visible():
+            break
+        page.click("#wizard_dialog .button-next", force=True)
+    for box in page.locator("#wizard_firstrun_end input[type=checkbox]").all():
+        box.check(force=True)  # OctoPrint's own "I have read and understood this"
+    finish.click(force=True)
+    expect(page.locator("#wizard_dialog")).to_be_hidden()
+    assert server.read_config()["server"]["seenWizards"][PLUGIN_ID] == 1
+
+
+def test_pending_events_appear_live_and_flush_sends_them(octoprint_factory, receiver, page):
+    server = octoprint_factory(plugin_settings=PRINTS)
+    offline(server, receiver)
+    login(page, server)
+    open_inspector(page)
+    expect(page.locator("#tracking_queued_empty")).to_be_visible()
+
+    for _ in range(3):
+        server.fire_event("PrintDone", DONE)
+    rows = page.locator("#tracking_queued_records tr.tracking_queued_record")
+    expect(rows).to_have_count(3)  # pushed by plugin messages: no reload
+    expect(page.locator("#tracking_queued_pending")).to_have_text("3")
+    expect(page.locator("#tracking_queued_state")).to_contain_text("Backing off until")
+
+    rows.first.click()
+    params = page.locator("#tracking_queued_records tr.tracking_queued_params").first
+    expect(params).to_be_visible()
+    first = server.api("GET", "/api/plugin/tracking_queued", params={"records": "pending", "limit": 1}).json()
+    expect(params.locator("pre")).to_contain_text(f'"event_id": "{first["records"][0]["id"]}"')
+    page.evaluate("PNotify.removeAll()")  # OctoPrint's achievement pop-ups would hide the table
+    expect(page.locator(".ui-pnotify")).to_have_count(0)
+    params.locator("pre").scroll_into_view_if_needed()
+    screenshot(page, "inspector_pending")
+
+    receiver.start()
+    page.click("#tracking_queued_flush")
+    expect(page.locator("#tracking_queued_empty")).to_be_visible()
+    expect(page.locator("#tracking_queued_pending")).to_have_text("0")
+    assert receiver.wait_event("print_done", count=3, timeout=10)
+
+
+def test_clear_asks_and_empties_the_failed_list(octoprint_factory, receiver, page):
+    server = octoprint_factory(plugin_settings=PRINTS)
+    assert receiver.wait_event("ping", timeout=20)
+    receiver.behaviour = respond(400)  # the server refuses: records end up failed
+    server.fire_event("PrintDone", DONE)
+    server.fire_event("PrintDone", DONE)
+    wait_status(server, lambda s: s["failed"] == 2)
+
+    login(page, server)
+    open_inspector(page)
+    page.click("#tracking_queued_scope_failed")
+    expect(page.locator("#tracking_queued_records tr.tracking_queued_record")).to_have_count(2)
+
+    page.click("#tracking_queued_clear")
+    dialog = page.locator(".modal", has_text="Clear the tracking queue?")
+    expect(dialog).to_contain_text("2 failed events will be deleted")
+    dialog.locator(".btn-danger", has_text="Delete").click()
+    expect(page.locator("#tracking_queued_empty")).to_contain_text("No failed events")
+    expect(page.locator("#tracking_queued_failed")).to_have_text("0")
+    assert wait_status(server, lambda s: s["failed"] == 0)["cleared"] == 2

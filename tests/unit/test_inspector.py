@@ -1,0 +1,43 @@
+import sqlite3
+
+import pytest
+
+from octoprint_tracking_queued.inspector import QueueMissing, ReadOnlyQueue, with_sent_params
+from octoprint_tracking_queued.queue import TrackingQueue
+
+
+def rec(n):
+    return {"id": f"r{n}", "event": "ping", "params": {"n": n}, "post": False, "created": 1000.5 + n,
+            "attempts": 0, "last_error": None}
+
+
+def test_with_sent_params_adds_what_the_request_carries():
+    [shown] = with_sent_params([rec(1)])
+    assert shown["sent"] == {"n": 1, "event_time": 1001, "event_id": "r1"}
+    assert with_sent_params([{"event": None, "params": {}}])[0]["sent"] is None
+
+
+def test_read_only_queue_reads_without_touching_in_flight_rows(tmp_path):
+    owner = TrackingQueue(str(tmp_path))
+    for n in range(3):
+        owner.put(rec(n))
+    in_flight = owner.next()
+    reader = ReadOnlyQueue(str(tmp_path))
+    try:
+        stats = reader.stats()
+        assert (stats["pending"], stats["in_flight"]) == (2, 1)
+        page = reader.page("pending", 0, 10)
+        assert [(r["id"], r["status"]) for r in page] == [("r0", "in_flight"), ("r1", "pending"), ("r2", "pending")]
+        with pytest.raises(sqlite3.OperationalError):
+            reader.clear("all")
+    finally:
+        reader.close()
+    owner.ack(in_flight)  # still ours: the reader did not resume it
+    assert owner.stats()["delivered"] == 1
+    owner.close()
+
+
+def test_missing_database(tmp_path):
+    with pytest.raises(QueueMissing):
+        ReadOnlyQueue(str(tmp_path))
+    assert list(tmp_path.iterdir()) == []
