@@ -298,7 +298,7 @@ class TrackingQueuedPlugin(
         return status
 
     def _push_status(self) -> None:
-        """Coalesces status pushes to the settings tab to a few per second."""
+        """Tells open settings tabs to refresh, coalesced to a few pushes per second."""
         with self._push_lock:
             if self._push_timer is not None:
                 return
@@ -310,7 +310,8 @@ class TrackingQueuedPlugin(
         with self._push_lock:
             self._push_timer = None
         try:
-            self._plugin_manager.send_plugin_message(self._identifier, {"type": "status", "status": self.get_status()})
+            # No data in the push: it reaches every logged-in socket, not only permitted ones.
+            self._plugin_manager.send_plugin_message(self._identifier, {"type": "changed"})
         except Exception:
             self._logger.exception("Could not push the queue status")
 

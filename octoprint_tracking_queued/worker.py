@@ -21,6 +21,8 @@ EXPIRE_EVERY = 60.0
 # While blocked (offline, disabled, ...) a wake-up is what matters; this only bounds
 # how late the age cap is applied.
 BLOCKED_WAIT = 300.0
+# A command line flush holds the queue lock only briefly and cannot wake us.
+BLOCKED_RECHECK = {"locked": 5.0}
 IDLE_WAIT = 300.0
 STOP_TIMEOUT = 3.0
 # Reasons a flush may override: the connectivity check can be wrong, the user's choice not.
@@ -158,7 +160,7 @@ class Worker:
         blocked = self._blocked()
         if blocked and not (self._flush and blocked[0] in FLUSH_OVERRIDES):
             self._set_state(*blocked)
-            return BLOCKED_WAIT
+            return BLOCKED_RECHECK.get(blocked[0], BLOCKED_WAIT)
         if not self._flush and now < self._next_attempt:
             self._set_state("backoff", self.last_error)
             return self._next_attempt - now

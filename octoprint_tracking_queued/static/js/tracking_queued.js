@@ -273,6 +273,7 @@ $(function () {
 
         // plugin messages come at most twice a second; fetching the page as often is fine
         self.refreshRecords = _.throttle(self.requestRecords, 500);
+        self.refreshStatus = _.throttle(self.requestStatus, 500);
 
         self.refresh = function () {
             self.requestStatus();
@@ -385,9 +386,11 @@ $(function () {
         };
 
         self.onDataUpdaterPluginMessage = function (plugin, data) {
-            if (plugin !== PLUGIN || !data || data.type !== "status") return;
-            if (!self.canManage()) return;
-            self.fromStatus(data.status);
+            // The push says only "changed" (it reaches every socket, permitted or not);
+            // the data comes through the permission-checked API, while the tab is open.
+            if (plugin !== PLUGIN || !data || data.type !== "changed") return;
+            if (!self.visible || !self.canManage()) return;
+            self.refreshStatus();
             self.refreshRecords();
         };
 
