@@ -2,33 +2,20 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-# The harness's fixtures (real server, receiver, outbound guard), shared as they are.
-from tests.integration.conftest import (  # noqa: F401
-    TEST_OUTPUT,
-    octoprint_factory,
-    outbound_guard,
-    pytest_runtest_makereport,
-    receiver,
-)
+# The harness's fixtures (octoprint_factory, receiver, outbound_guard, ...) come from
+# tests/conftest.py; the launch options keep Chromium on loopback.
+from tests.integration.browser import chromium_launch_options
+from tests.integration.fixtures import TEST_OUTPUT
+from tests.integration.guard import OutboundGuard
 from tests.integration.server import OctoPrintServer
 from tools.basedir import ADMIN_PASSWORD, ADMIN_USER
 
-CHROMIUM = os.environ.get("TQ_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 SCREENSHOTS = TEST_OUTPUT / "screenshots"
 
 
@@ -40,9 +27,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
+def browser(outbound_guard: OutboundGuard) -> Iterator[Browser]:
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        browser = playwright.chromium.launch(headless=True, **chromium_launch_options(outbound_guard))
         yield browser
         browser.close()
 

@@ -21,6 +21,8 @@ DEFAULT_CHROMIUM = "/usr/bin/chromium"
 _OFFLINE_BASE = OFFLINE_URL.rsplit("/", 1)[0] + "/"
 
 CHROMIUM_OFFLINE_ARGS = [
+    "--no-sandbox",  # tests run as root
+    "--disable-gpu",
     f"--component-updater=url-source={_OFFLINE_BASE}",
     f"--gaia-url={_OFFLINE_BASE}",
     f"--google-apis-url={_OFFLINE_BASE}",

@@ -2,6 +2,7 @@
 fixed credentials, and neither it nor OctoPrint reaches outside hosts."""
 
 import pytest
+from playwright import sync_api
 
 from tools.basedir import ADMIN_PASSWORD, ADMIN_USER
 
@@ -11,7 +12,6 @@ pytestmark = pytest.mark.browser
 def test_chromium_logs_in_and_stays_on_loopback(
     octoprint_factory, browser_launch_options, outbound_guard, test_output
 ):
-    sync_api = pytest.importorskip("playwright.sync_api")
     server = octoprint_factory()
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(**browser_launch_options)

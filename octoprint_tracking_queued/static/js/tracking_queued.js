@@ -235,21 +235,36 @@ $(function () {
             return client().status().done(self.fromStatus);
         };
 
+        // Rows are kept by key and updated in place, so a live refresh does not
+        // re-render (and collapse or detach) the rows the user is looking at.
+        self.rowsByKey = {};
+
         self.toRow = function (record) {
             var key = record.id || "row" + record.rowid;
-            return {
-                key: key,
-                event: record.event,
-                status: record.status,
-                when: localTime(record.created),
-                attempts: record.attempts || 0,
-                lastError: record.last_error || "",
-                sentText:
-                    record.sent === null || record.sent === undefined
-                        ? gettext("This record cannot be decoded and will not be sent.")
-                        : JSON.stringify(record.sent, null, 2),
-                expanded: ko.observable(!!self.expanded[key])
-            };
+            var row = self.rowsByKey[key];
+            if (!row) {
+                row = {
+                    key: key,
+                    event: ko.observable(),
+                    status: ko.observable(),
+                    when: ko.observable(),
+                    attempts: ko.observable(),
+                    lastError: ko.observable(),
+                    sentText: ko.observable(),
+                    expanded: ko.observable(!!self.expanded[key])
+                };
+            }
+            row.event(record.event);
+            row.status(record.status);
+            row.when(localTime(record.created));
+            row.attempts(record.attempts || 0);
+            row.lastError(record.last_error || "");
+            row.sentText(
+                record.sent === null || record.sent === undefined
+                    ? gettext("This record cannot be decoded and will not be sent.")
+                    : JSON.stringify(record.sent, null, 2)
+            );
+            return row;
         };
 
         self.requestRecords = function () {
@@ -267,7 +282,12 @@ $(function () {
                         self.requestRecords();
                         return;
                     }
-                    self.records(_.map(response.records, self.toRow));
+                    var rows = _.map(response.records, self.toRow);
+                    self.rowsByKey = {};
+                    _.each(rows, function (row) {
+                        self.rowsByKey[row.key] = row;
+                    });
+                    self.records(rows);
                 });
         };
 
