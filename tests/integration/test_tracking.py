@@ -5,6 +5,7 @@ outages, SIGKILL and graceful restarts."""
 from __future__ import annotations
 
 import hashlib
+import socket
 import time
 from collections import Counter
 
@@ -243,3 +244,42 @@ def test_bad_setting_through_the_api_keeps_the_old_value(octoprint_factory, rece
     # the restricted paths cannot be changed through the API at all
     server.api("POST", "/api/settings", json={"plugins": {"tracking_queued": {"server": "http://127.0.0.1:1/{id}/{event}"}}})
     assert server.plugin_settings()["server"] == receiver.url_template
+
+
+def test_offline_verdict_holds_sending_and_online_wakes_the_worker(octoprint_factory, receiver):
+    # OctoPrint's connectivity check probes a loopback port we open and close at will.
+    probe = socket.socket()
+    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    probe.bind(("127.0.0.1", 0))
+    probe.listen(8)
+    port = probe.getsockname()[1]
+    check = {"enabled": True, "host": "127.0.0.1", "port": port, "name": "", "interval": 3600}
+    # Long retry delays: a delivery within the test's timeouts can only come from a wake-up.
+    server = octoprint_factory(plugin_settings={"retry": {"initial_delay": 600, "max_delay": 600}},
+                               extra_config={"server": {"onlineCheck": check}})
+    assert receiver.wait_event("startup")
+
+    def recheck(interval):  # a changed check setting makes OctoPrint check at once
+        response = server.api("POST", "/api/settings", json={"server": {"onlineCheck": {"interval": interval}}})
+        assert response.status_code == 200
+
+    probe.close()
+    recheck(3601)
+    wait_status(server, lambda s: s["worker"]["state"] == "offline")
+    before = len(receiver.requests)
+    for n in range(3):
+        server.fire_event("plugin_pluginmanager_install_plugin", {"id": f"off{n}", "version": "1"})
+    s = wait_status(server, lambda s: s["pending"] >= 3)
+    assert s["worker"]["state"] == "offline" and s["worker"]["failures"] == 0
+    assert len(receiver.requests) == before  # the receiver is up, yet nothing was tried
+
+    probe = socket.socket()
+    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    probe.bind(("127.0.0.1", port))
+    probe.listen(8)
+    try:
+        recheck(3602)
+        assert receiver.wait_event("install_plugin", count=3)
+    finally:
+        probe.close()
+    assert [r["params"]["plugin"] for r in by_event(receiver, "install_plugin")] == ["off0", "off1", "off2"]
