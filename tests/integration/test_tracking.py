@@ -283,3 +283,14 @@ def test_offline_verdict_holds_sending_and_online_wakes_the_worker(octoprint_fac
     finally:
         probe.close()
     assert [r["params"]["plugin"] for r in by_event(receiver, "install_plugin")] == ["off0", "off1", "off2"]
+
+
+def test_printer_connected_without_firmware_data_is_reported_after_15_s(octoprint_factory, receiver):
+    server = octoprint_factory()
+    assert receiver.wait_event("startup")
+    fired_at = time.time()
+    server.fire_event("Connected", {"port": "/dev/ttyACM0", "baudrate": 250000})
+    assert receiver.wait_event("printer_connected", timeout=40)
+    request = by_event(receiver, "printer_connected")[0]
+    assert params_of(request) == {"printer_port": "/dev/ttyACM0", "printer_baudrate": "250000"}
+    assert request["received"] - fired_at >= 14
