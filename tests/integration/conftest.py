@@ -1,0 +1,143 @@
+"""Fixtures for tests against a real ``octoprint serve`` process."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional
+
+import pytest
+
+from tests.integration.guard import OutboundGuard
+from tests.integration.server import OctoPrintServer, free_port
+from tools.basedir import deep_merge
+from tools.receiver import Receiver
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# ./dev test points this at test-output/; logs of failed tests are kept there.
+TEST_OUTPUT = Path(os.environ.get("TQ_TEST_OUTPUT", REPO_ROOT / "test-output"))
+
+
+def default_plugin_settings(receiver: Receiver) -> Dict[str, Any]:
+    """Our plugin on, sending to ``receiver``, timers out of the way, fast retries."""
+    return {
+        "enabled": True,
+        "server": receiver.url_template,
+        "ping": 86400,
+        "pong": 86400,
+        "retry": {"initial_delay": 0.2, "max_delay": 1.0},
+    }
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: List[pytest.Item]) -> None:
+    # Everything under tests/integration starts a server: mark it so
+    # `pytest -m "not integration"` gives a quick unit-only run.
+    here = Path(__file__).resolve().parent
+    for item in items:
+        if here in Path(item.path).resolve().parents:
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    # Remember each phase's outcome on the item so fixtures can tell at
+    # teardown whether the test failed (and keep its logs).
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, "rep_" + report.when, report)
+
+
+@pytest.fixture(scope="session")
+def outbound_guard() -> Iterator[OutboundGuard]:
+    """Proxy that refuses and records any request leaving loopback."""
+    guard = OutboundGuard().start()
+    yield guard
+    guard.stop()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A started tracking receiver on 127.0.0.1 (random port)."""
+    r = Receiver().start()
+    yield r
+    r.stop()
+
+
+OctoPrintFactory = Callable[..., OctoPrintServer]
+
+
+@pytest.fixture
+def octoprint_factory(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    receiver: Receiver,
+    outbound_guard: OutboundGuard,
+) -> Iterator[OctoPrintFactory]:
+    """Make OctoPrint servers in tmp_path; all are stopped (or killed) at teardown.
+
+    ``octoprint_factory(plugin_settings=None, extra_config=None, start=True, **kwargs)``
+    ``plugin_settings`` are merged over default_plugin_settings(receiver);
+    kwargs go to OctoPrintServer (show_wizards, env, port, basedir).
+    """
+    servers: List[OctoPrintServer] = []
+    outbound_guard.clear()
+
+    def make(
+        plugin_settings: Optional[Mapping[str, Any]] = None,
+        extra_config: Optional[Mapping[str, Any]] = None,
+        start: bool = True,
+        start_timeout: float = 60,
+        **kwargs: Any,
+    ) -> OctoPrintServer:
+        basedir = kwargs.pop("basedir", None) or tmp_path / f"octoprint-{len(servers)}"
+        port = kwargs.pop("port", None) or free_port()
+        env = {**outbound_guard.proxy_env(), **(kwargs.pop("env", None) or {})}
+        server = OctoPrintServer(
+            basedir,
+            port,
+            deep_merge(default_plugin_settings(receiver), plugin_settings),
+            extra_config,
+            env=env,
+            **kwargs,
+        )
+        servers.append(server)
+        if start:
+            server.start(timeout=start_timeout)
+        return server
+
+    yield make
+
+    for server in servers:
+        try:
+            server.stop(timeout=30)
+        except Exception:
+            server.kill()
+
+    failed = any(
+        getattr(getattr(request.node, "rep_" + phase, None), "failed", False)
+        for phase in ("setup", "call")
+    )
+    if failed:
+        _keep_logs(request.node.nodeid, servers)
+
+    attempts = outbound_guard.attempts
+    if attempts:
+        pytest.fail(
+            "OctoPrint tried to reach outside hosts (refused by the test proxy): "
+            + ", ".join(f"{a['method']} {a['target']}" for a in attempts)
+        )
+
+
+def _keep_logs(nodeid: str, servers: List[OctoPrintServer]) -> None:
+    target = TEST_OUTPUT / "integration" / re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid)
+    for index, server in enumerate(servers):
+        dest = target / f"server-{index}"
+        dest.mkdir(parents=True, exist_ok=True)
+        for source in (server.serve_log_path, server.config_path):
+            if source.exists():
+                shutil.copy2(source, dest / source.name)
+        logs = server.basedir / "logs"
+        if logs.is_dir():
+            shutil.copytree(logs, dest / "logs", dirs_exist_ok=True)

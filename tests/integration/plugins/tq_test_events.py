@@ -1,0 +1,112 @@
+"""Test-only OctoPrint plugin: fire arbitrary events on OctoPrint's event bus.
+
+Installed by the integration harness into ``<basedir>/plugins/``; never shipped.
+
+POST /api/plugin/tq_test_events (admin only)
+    {"command": "fire", "event": "PrintDone", "payload": {...}}
+    {"command": "fire_many", "event": "...", "payload": {...}, "count": 1000}
+    {"command": "clear_seen"}
+GET /api/plugin/tq_test_events (admin only)
+    {"seen": [{"event", "payload", "time"}, ...]}: events this plugin received
+    through on_event, so a test can tell that the bus delivered them.
+"""
+
+import collections
+import json
+import threading
+import time
+
+import flask
+
+import octoprint.plugin
+from octoprint.access.permissions import Permissions
+
+SEEN_LIMIT = 2000
+
+
+def _json_safe(value):
+    # Payloads may hold objects (e.g. file storage instances) that Flask cannot
+    # serialise; keep what serialises and repr() the rest.
+    return json.loads(json.dumps(value, default=repr))
+
+
+class TqTestEventsPlugin(
+    octoprint.plugin.SimpleApiPlugin,
+    octoprint.plugin.EventHandlerPlugin,
+):
+    def __init__(self):
+        self._seen = collections.deque(maxlen=SEEN_LIMIT)
+        self._seen_lock = threading.Lock()
+
+    # ~~ SimpleApiPlugin
+
+    def is_api_protected(self):
+        return True
+
+    def get_api_commands(self):
+        return {
+            "fire": ["event"],
+            "fire_many": ["event", "count"],
+            "clear_seen": [],
+        }
+
+    def on_api_command(self, command, data):
+        if not Permissions.ADMIN.can():
+            flask.abort(403)
+
+        if command == "clear_seen":
+            with self._seen_lock:
+                self._seen.clear()
+            return flask.jsonify(cleared=True)
+
+        event = data.get("event")
+        payload = data.get("payload")
+        if not isinstance(event, str) or not event:
+            flask.abort(400, description="event must be a non-empty string")
+        if payload is not None and not isinstance(payload, dict):
+            flask.abort(400, description="payload must be an object")
+
+        if command == "fire":
+            self._event_bus.fire(event, payload)
+            self._logger.info("Fired event %s", event)
+            return flask.jsonify(fired=1)
+
+        if command == "fire_many":
+            try:
+                count = int(data.get("count"))
+            except (TypeError, ValueError):
+                flask.abort(400, description="count must be an integer")
+            if count < 0:
+                flask.abort(400, description="count must not be negative")
+            start = time.monotonic()
+            for _ in range(count):
+                # a fresh dict per event: listeners may mutate their payload
+                self._event_bus.fire(event, dict(payload) if payload else payload)
+            elapsed = time.monotonic() - start
+            self._logger.info("Fired event %s %d times in %.3fs", event, count, elapsed)
+            return flask.jsonify(fired=count, seconds=elapsed)
+
+        flask.abort(400)
+
+    def on_api_get(self, request):
+        if not Permissions.ADMIN.can():
+            flask.abort(403)
+        with self._seen_lock:
+            seen = list(self._seen)
+        return flask.jsonify(seen=seen)
+
+    # ~~ EventHandlerPlugin
+
+    def on_event(self, event, payload):
+        with self._seen_lock:
+            self._seen.append(
+                {"event": event, "payload": _json_safe(payload), "time": time.time()}
+            )
+
+
+__plugin_name__ = "TrackingQueued test events"
+__plugin_description__ = "Test-only: fires events on OctoPrint's event bus."
+__plugin_version__ = "0.0.0"
+__plugin_license__ = "AGPLv3"
+__plugin_pythoncompat__ = ">=3.9,<4"
+__plugin_implementation__ = TqTestEventsPlugin()
