@@ -22,6 +22,8 @@ TEXT_LIMIT = 200
 # Lists of plugins/achievements are long by nature.
 LIST_LIMIT = 4096
 LONG_PARAMS = {"plugins", "achievements"}
+# Scrubbing may shorten a text (a long URL becomes "<url>"), so it looks a little further.
+SCRUB_LIMIT = 4 * TEXT_LIMIT
 
 # How long a repeated identical communication error counts as the same one
 # (OctoPrint 1.11 fires one serial error twice as `Error`).
@@ -86,6 +88,10 @@ class Context:
 
 def scrub(text: str) -> str:
     """Removes URLs, e-mail and IP addresses and file paths from a free text."""
+    # The patterns backtrack quadratically on long runs of word characters (1 MB of
+    # firmware noise took most of an hour on the event thread); only what can still
+    # end up in the TEXT_LIMIT characters we send is scrubbed.
+    text = text[:SCRUB_LIMIT]
     for pattern, replacement in _SCRUBBERS:
         text = pattern.sub(replacement, text)
     return text
@@ -103,7 +109,9 @@ def _scalar(name: str, value: Any) -> Any:
         value = value.decode("utf-8", errors="replace")
     if not isinstance(value, str):
         return None
-    value = value.replace("\x00", "")
+    # Lone surrogates (a non-UTF-8 file or port name decoded by the OS) cannot be URL-encoded;
+    # such a record would fail to send forever and hold up the queue behind it.
+    value = value.encode("utf-8", "replace").decode("utf-8").replace("\x00", "")
     limit = LIST_LIMIT if name in LONG_PARAMS else TEXT_LIMIT
     return value if len(value) <= limit else value[: limit - 1] + "…"
 
