@@ -75,7 +75,9 @@ def request_params(record: dict) -> dict:
 
 def encode(params: dict) -> str:
     # %20 rather than +, as the bundled plugin sends it.
-    return urlencode({k: _text(v) for k, v in params.items()}, quote_via=quote)
+    # errors="replace": a record queued before records.py cleaned lone surrogates must
+    # still go out rather than fail forever at the head of the queue.
+    return urlencode({k: _text(v) for k, v in params.items()}, quote_via=quote, errors="replace")
 
 
 def _text(value: object) -> str:
