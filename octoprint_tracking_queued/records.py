@@ -64,6 +64,9 @@ _SCRUBBERS = (
     # IPv6: needs "::" or four colons, so times like 12:30:45 stay.
     (re.compile(r"(?<![\w:])(?=[0-9a-fA-F:]*::|(?:[0-9a-fA-F]{0,4}:){4})[0-9a-fA-F]{0,4}(?::[0-9a-fA-F]{0,4}){2,7}(?![\w:])"), "<ip>"),
     (re.compile(r"(?<![\w.:/<])(?:[A-Za-z]:\\|~?/)[A-Za-z_.~-][^\s'\"]*"), "<path>"),
+    # API keys and other secrets: long runs of letters and digits mixed (an error text
+    # that quotes a request or a config line can carry one).
+    (re.compile(r"(?<![\w-])(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[\w-]{24,}(?![\w-])"), "<token>"),
 )
 _SIMPLE_PORT = re.compile(r"VIRTUAL|AUTO|/dev/tty[A-Za-z]+\d*|/dev/rfcomm\d+|COM\d+")
 
@@ -330,7 +333,8 @@ def webui_load(payload: Any, ctx: Context) -> Optional[Record]:
     missing = [key for key, value in params.items() if not value]
     if missing:
         raise BadPayload(f"webui_load without {', '.join(missing)}")
-    return make_record("webui_load", params, ctx)
+    # Any browser (or script) can post these: scrub them like any other free text.
+    return make_record("webui_load", {key: scrub(value) for key, value in params.items()}, ctx)
 
 
 class RecordMaker:
