@@ -127,3 +127,18 @@ def test_scrubbing_a_megabyte_of_firmware_noise_is_quick():
     record = records.commerror({"reason": "spam", "error": "x" * 1_000_000 + " 10.0.0.1"}, records.Context(UID, {}, 1.0))
     assert time.monotonic() - started < 0.5
     assert len(record["params"]["commerror_text"]) == records.TEXT_LIMIT
+
+
+def test_api_keys_in_free_texts_are_scrubbed():
+    """Found by this suite: an error text quoting an API key sent the key."""
+    text = "request with X-Api-Key: TqUserKey-1b3d5f7a9c0e2a4c6e8a0c2e4a6c8e0a failed at 12:30:45"
+    assert records.scrub(text) == "request with X-Api-Key: <token> failed at 12:30:45"
+    assert records.scrub("Printer halted. kill() called! M112 T0 E1234567") == \
+        "Printer halted. kill() called! M112 T0 E1234567"
+
+
+def test_webui_load_fields_are_scrubbed():
+    """Found by this suite: any caller of the API could put an address into os_version."""
+    record = records.webui_load({"browser_name": "Firefox", "browser_version": "120", "os_name": "Linux",
+                                 "os_version": "10.1.2.3"}, records.Context(UID, {}, 1.0))
+    assert record["params"]["os_version"] == "<ip>"
