@@ -369,7 +369,7 @@ class TrackingQueuedPlugin(
             return flask.jsonify(requeued=count)
         if command == "clear":
             scope = data.get("scope")
-            if not isinstance(scope, str) or scope not in SCOPES:
+            if not isinstance(scope, str) or scope not in SCOPES:  # a list or object is unhashable
                 return _error(400, gettext("scope must be one of pending, failed, all"))
             count = self._queue.clear(scope)
             self._push_status()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import string
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
@@ -99,10 +100,15 @@ def validate_server(value: Any) -> str:
         raise SettingError("server", "must be an http:// or https:// URL")
     if "{id}" not in value or "{event}" not in value:
         raise SettingError("server", "must contain both {id} and {event}")
+    # Parsed, never formatted: "{id:>999999999}" would allocate a gigabyte and
+    # "{id.__class__}" reaches into objects; only the two bare fields are allowed.
     try:
-        value.format(id="x", event="y")
-    except (KeyError, IndexError, ValueError):
-        raise SettingError("server", "may contain no placeholders but {id} and {event}") from None
+        fields = [(name, spec, conversion) for _, name, spec, conversion in string.Formatter().parse(value)
+                  if name is not None]
+    except ValueError:
+        fields = [None]
+    if any(field not in (("id", "", None), ("event", "", None)) for field in fields):
+        raise SettingError("server", "may contain no placeholders but {id} and {event}")
     return value
 
 

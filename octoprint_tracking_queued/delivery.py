@@ -6,6 +6,7 @@ Never logs the URL or the instance id: both would leak the id into forum posts o
 from __future__ import annotations
 
 import email.utils
+import http.client
 import time
 from dataclasses import dataclass
 from typing import Callable, Optional, Union
@@ -18,6 +19,11 @@ TIMEOUT = (3.05, 10.0)
 MAX_RETRY_AFTER = 6 * 3600.0
 RETRY_STATUS = {408, 425, 429}
 MAX_REDIRECTS = 3
+# The answer's body means nothing to us; we read a little of it only so the connection
+# can be reused. A body that is long or never ends (a byte every few seconds keeps any
+# read timeout happy) is cut off, or it would hold the worker forever.
+BODY_LIMIT = 64 * 1024
+BODY_DEADLINE = 5.0
 
 
 @dataclass(frozen=True)
@@ -69,7 +75,9 @@ def request_params(record: dict) -> dict:
 
 def encode(params: dict) -> str:
     # %20 rather than +, as the bundled plugin sends it.
-    return urlencode({k: _text(v) for k, v in params.items()}, quote_via=quote)
+    # errors="replace": a record queued before records.py cleaned lone surrogates must
+    # still go out rather than fail forever at the head of the queue.
+    return urlencode({k: _text(v) for k, v in params.items()}, quote_via=quote, errors="replace")
 
 
 def _text(value: object) -> str:
@@ -96,7 +104,9 @@ class Delivery:
         user_agent: str = "OctoPrint-TrackingQueued",
         timeout: tuple[float, float] = TIMEOUT,
         clock: Callable[[], float] = time.time,
+        body_deadline: float = BODY_DEADLINE,
     ) -> None:
+        self._body_deadline = body_deadline
         self._session = requests.Session()
         self._session.headers["User-Agent"] = user_agent
         self._session.max_redirects = MAX_REDIRECTS
@@ -112,13 +122,11 @@ class Delivery:
         try:
             if record.get("post"):
                 response = self._session.post(
-                    url, data=body, timeout=self._timeout,
+                    url, data=body, timeout=self._timeout, stream=True,
                     headers={"Content-Type": "application/x-www-form-urlencoded"},
                 )
             else:
-                response = self._session.get(url, params=body, timeout=self._timeout)
-            # Read the (small) body so the connection goes back to the pool.
-            response.content
+                response = self._session.get(url, params=body, timeout=self._timeout, stream=True)
         except requests.Timeout:
             return Retry("timeout")
         except requests.TooManyRedirects:
@@ -127,10 +135,30 @@ class Delivery:
             return Retry(f"connection error: {_reason(error)}")
         except requests.RequestException as error:
             return Retry(f"request failed: {_reason(error)}")
+        # The status line is the server's verdict; the body only has to be got out of the way.
+        _drain(response, self._body_deadline)
         return classify_status(response.status_code, response.headers, self._clock())
 
     def close(self) -> None:
         self._session.close()
+
+
+def _drain(response: requests.Response, seconds: float) -> None:
+    """Reads a small body so the connection goes back to the pool; drops the connection otherwise."""
+    raw = response.raw
+    read = getattr(raw, "read1", None) or raw.read  # read1: what has arrived, not a full chunk
+    deadline = time.monotonic() + seconds
+    received = 0
+    try:
+        while received <= BODY_LIMIT and time.monotonic() < deadline:
+            chunk = read(4096)
+            if not chunk:
+                response.close()
+                return
+            received += len(chunk)
+    except Exception:  # noqa: BLE001 - whatever the body does, the status is known
+        pass
+    response.close()
 
 
 def _reason(error: BaseException) -> str:
@@ -143,6 +171,10 @@ def _reason(error: BaseException) -> str:
         seen.add(id(current))
         if isinstance(current, OSError) and current.strerror:
             return current.strerror
+        if isinstance(current, http.client.RemoteDisconnected):
+            return "closed without an answer"
+        if isinstance(current, http.client.HTTPException):
+            return f"the answer is not HTTP ({type(current).__name__})"
         nested = [a for a in getattr(current, "args", ()) if isinstance(a, BaseException)]
         reason = getattr(current, "reason", None)
         if isinstance(reason, BaseException):

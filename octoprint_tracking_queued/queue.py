@@ -16,6 +16,7 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Optional
+from urllib.parse import quote
 
 import persistqueue
 import persistqueue.serializers.json
@@ -55,19 +56,41 @@ class QueueUnusable(Exception):
     """The database file cannot serve as our queue (corrupt, foreign or read-only)."""
 
 
-def _check_usable(q: persistqueue.SQLiteAckQueue) -> None:
-    conn = q._putter
-    try:
-        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        foreign = tables - _OWN_TABLES
-        if foreign:
-            raise QueueUnusable(f"it holds foreign tables ({', '.join(sorted(foreign))})")
+def _check_schema(conn: sqlite3.Connection, require_table: bool = True) -> None:
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    foreign = tables - _OWN_TABLES
+    if foreign:
+        raise QueueUnusable(f"it holds foreign tables ({', '.join(sorted(foreign))})")
+    if require_table or _TABLE in tables:
         columns = [row[1] for row in conn.execute(f"PRAGMA table_info(`{_TABLE}`)")]
         if columns != _EXPECTED_COLUMNS:
             raise QueueUnusable(f"its queue table has the columns {columns}")
-        status = conn.execute("PRAGMA quick_check").fetchone()[0]
-        if status != "ok":
-            raise QueueUnusable(f"the integrity check says {status!r}")
+    status = conn.execute("PRAGMA quick_check").fetchone()[0]
+    if status != "ok":
+        raise QueueUnusable(f"the integrity check says {status!r}")
+
+
+def _inspect(path: str) -> None:
+    """Checks an existing file read-only, before persist-queue creates its table in it:
+    a file that is not ours must be moved aside as it was, not with our table added."""
+    if not os.path.exists(path) or os.path.getsize(path) == 0:
+        return
+    try:
+        conn = sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True)
+    except sqlite3.Error as error:
+        raise QueueUnusable(str(error)) from error
+    try:
+        _check_schema(conn, require_table=False)
+    except sqlite3.DatabaseError as error:
+        raise QueueUnusable(str(error)) from error
+    finally:
+        conn.close()
+
+
+def _check_usable(q: persistqueue.SQLiteAckQueue) -> None:
+    conn = q._putter
+    try:
+        _check_schema(conn)
         with conn:  # also proves the file is writable
             conn.execute("CREATE TABLE IF NOT EXISTS tq_counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)")
     except sqlite3.DatabaseError as error:
@@ -92,14 +115,15 @@ class TrackingQueue:
         self.recovered: Optional[str] = None  # why a bad file was moved aside, for the status
         self.store_error: Optional[str] = None  # set while records cannot be stored
         self._unsaved_failures = 0  # store failures not yet counted on disk
+        self.memory_only = False  # no usable file: records live in memory until restart
         self._q = self._open()
         self._rows = self._count("1")
 
     # ~~ opening and recovery
 
-    def _connect(self) -> persistqueue.SQLiteAckQueue:
+    def _connect(self, folder: Optional[str] = None) -> persistqueue.SQLiteAckQueue:
         q = persistqueue.SQLiteAckQueue(
-            self.folder,
+            folder or self.folder,
             name=QUEUE_NAME,
             db_file_name=DB_FILE,
             multithreading=True,
@@ -115,25 +139,41 @@ class TrackingQueue:
     def _open(self) -> persistqueue.SQLiteAckQueue:
         q = None
         try:
+            _inspect(os.path.join(self.folder, DB_FILE))
             q = self._connect()
             _check_usable(q)
             return q
         except (sqlite3.DatabaseError, QueueUnusable) as error:
             if q is not None:
                 q.close()
+            problem = error
+        try:
             moved = self._move_aside()
-            self.recovered = (
-                f"The queue database was unusable ({error}); it was moved to {moved} "
-                f"and a new, empty queue was started."
-            )
-            logger.warning(self.recovered)
             q = self._connect()
             _check_usable(q)
-            return q
+            self.recovered = (
+                f"The queue database was unusable ({problem}); it was moved to {moved} "
+                f"and a new, empty queue was started."
+            )
+        except (OSError, sqlite3.DatabaseError, QueueUnusable) as error:
+            # Nothing on disk can be used (read-only folder, ...): keep tracking in memory
+            # rather than failing to load; the status tells the user to fix the folder.
+            self.memory_only = True
+            q = self._connect(":memory:")
+            _check_usable(q)
+            self.recovered = (
+                f"The queue database was unusable ({problem}) and could not be moved aside "
+                f"or replaced ({error}); records are kept in memory until OctoPrint restarts."
+            )
+        logger.warning(self.recovered)
+        return q
 
     def _move_aside(self) -> str:
         path = os.path.join(self.folder, DB_FILE)
-        target = f"{path}.unusable-{time.strftime('%Y%m%d-%H%M%S')}"
+        stem = f"{path}.unusable-{time.strftime('%Y%m%d-%H%M%S')}"
+        target, n = stem, 1
+        while any(os.path.exists(target + s) for s in ("", "-wal", "-shm")):
+            target, n = f"{stem}-{n}", n + 1  # never replace an earlier bad file
         for suffix in ("", "-wal", "-shm"):
             if os.path.exists(path + suffix):
                 os.replace(path + suffix, target + suffix)
@@ -307,6 +347,8 @@ class TrackingQueue:
             }
 
     def disk_bytes(self) -> int:
+        if self.memory_only:
+            return 0
         path = os.path.join(self.folder, DB_FILE)
         return sum(os.path.getsize(path + s) for s in ("", "-wal") if os.path.exists(path + s))
 

@@ -22,6 +22,8 @@ TEXT_LIMIT = 200
 # Lists of plugins/achievements are long by nature.
 LIST_LIMIT = 4096
 LONG_PARAMS = {"plugins", "achievements"}
+# Scrubbing may shorten a text (a long URL becomes "<url>"), so it looks a little further.
+SCRUB_LIMIT = 4 * TEXT_LIMIT
 
 # How long a repeated identical communication error counts as the same one
 # (OctoPrint 1.11 fires one serial error twice as `Error`).
@@ -62,6 +64,9 @@ _SCRUBBERS = (
     # IPv6: needs "::" or four colons, so times like 12:30:45 stay.
     (re.compile(r"(?<![\w:])(?=[0-9a-fA-F:]*::|(?:[0-9a-fA-F]{0,4}:){4})[0-9a-fA-F]{0,4}(?::[0-9a-fA-F]{0,4}){2,7}(?![\w:])"), "<ip>"),
     (re.compile(r"(?<![\w.:/<])(?:[A-Za-z]:\\|~?/)[A-Za-z_.~-][^\s'\"]*"), "<path>"),
+    # API keys and other secrets: long runs of letters and digits mixed (an error text
+    # that quotes a request or a config line can carry one).
+    (re.compile(r"(?<![\w-])(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[\w-]{24,}(?![\w-])"), "<token>"),
 )
 _SIMPLE_PORT = re.compile(r"VIRTUAL|AUTO|/dev/tty[A-Za-z]+\d*|/dev/rfcomm\d+|COM\d+")
 
@@ -86,6 +91,10 @@ class Context:
 
 def scrub(text: str) -> str:
     """Removes URLs, e-mail and IP addresses and file paths from a free text."""
+    # The patterns backtrack quadratically on long runs of word characters (1 MB of
+    # firmware noise took most of an hour on the event thread); only what can still
+    # end up in the TEXT_LIMIT characters we send is scrubbed.
+    text = text[:SCRUB_LIMIT]
     for pattern, replacement in _SCRUBBERS:
         text = pattern.sub(replacement, text)
     return text
@@ -103,7 +112,9 @@ def _scalar(name: str, value: Any) -> Any:
         value = value.decode("utf-8", errors="replace")
     if not isinstance(value, str):
         return None
-    value = value.replace("\x00", "")
+    # Lone surrogates (a non-UTF-8 file or port name decoded by the OS) cannot be URL-encoded;
+    # such a record would fail to send forever and hold up the queue behind it.
+    value = value.encode("utf-8", "replace").decode("utf-8").replace("\x00", "")
     limit = LIST_LIMIT if name in LONG_PARAMS else TEXT_LIMIT
     return value if len(value) <= limit else value[: limit - 1] + "…"
 
@@ -322,7 +333,8 @@ def webui_load(payload: Any, ctx: Context) -> Optional[Record]:
     missing = [key for key, value in params.items() if not value]
     if missing:
         raise BadPayload(f"webui_load without {', '.join(missing)}")
-    return make_record("webui_load", params, ctx)
+    # Any browser (or script) can post these: scrub them like any other free text.
+    return make_record("webui_load", {key: scrub(value) for key, value in params.items()}, ctx)
 
 
 class RecordMaker:
