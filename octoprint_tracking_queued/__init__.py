@@ -17,8 +17,7 @@ from octoprint.util import RepeatedTimer
 from octoprint.util.version import get_octoprint_version_string
 
 from . import cli, config, policy, records, system
-from .delivery import Delivery
-from .inspector import with_sent_params
+from .delivery import Delivery, with_sent_params
 from .lock import QueueLock
 from .queue import SCOPES, TrackingQueue
 from .worker import Worker

@@ -21,10 +21,9 @@ from flask_babel import gettext
 from octoprint.util.version import get_octoprint_version_string
 
 from . import config, policy
-from .delivery import Delivered, Delivery, Rejected
-from .inspector import QueueMissing, ReadOnlyQueue, with_sent_params
+from .delivery import Delivered, Delivery, Rejected, with_sent_params
 from .lock import QueueLock
-from .queue import TrackingQueue
+from .queue import QueueMissing, TrackingQueue
 
 IDENTIFIER = "tracking_queued"
 
@@ -70,9 +69,9 @@ class Store:
     def server_running(self) -> bool:
         return self.lock.is_held_elsewhere()
 
-    def reader(self) -> ReadOnlyQueue:
+    def reader(self) -> TrackingQueue:
         queue_cfg = self.effective["queue"]
-        return ReadOnlyQueue(self.folder, queue_cfg["max_records"], queue_cfg["max_age_days"])
+        return TrackingQueue(self.folder, queue_cfg["max_records"], queue_cfg["max_age_days"], read_only=True)
 
     @contextlib.contextmanager
     def owned_queue(self) -> Iterator[TrackingQueue]:
@@ -100,7 +99,7 @@ class Store:
 
 
 @contextlib.contextmanager
-def _reading(store: Store) -> Iterator[Optional[ReadOnlyQueue]]:
+def _reading(store: Store) -> Iterator[Optional[TrackingQueue]]:
     """A read-only queue, or None when there is none yet; unreadable files end the command."""
     try:
         reader = store.reader()

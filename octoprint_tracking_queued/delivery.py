@@ -9,7 +9,7 @@ import email.utils
 import http.client
 import time
 from dataclasses import dataclass
-from typing import Callable, Optional, Union
+from typing import Callable, Iterable, Optional, Union
 from urllib.parse import quote, urlencode
 
 import requests
@@ -71,6 +71,11 @@ def request_params(record: dict) -> dict:
     params["event_time"] = int(record.get("created") or 0)
     params["event_id"] = record.get("id")
     return params
+
+
+def with_sent_params(records: Iterable[dict]) -> list[dict]:
+    """Each record plus `sent`: exactly the parameters its request carries (None if undecodable)."""
+    return [{**record, "sent": request_params(record) if record.get("id") else None} for record in records]
 
 
 def encode(params: dict) -> str:

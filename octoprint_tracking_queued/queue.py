@@ -56,6 +56,21 @@ class QueueUnusable(Exception):
     """The database file cannot serve as our queue (corrupt, foreign or read-only)."""
 
 
+class QueueMissing(Exception):
+    """There is no queue database yet: nothing was ever tracked in this basedir."""
+
+
+class _ReadOnlyConnections:
+    """Stands in for the persist-queue object of a reader: one read-only connection."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._getter = self._putter = conn
+        self.tran_lock = threading.Lock()
+
+    def close(self) -> None:
+        self._getter.close()
+
+
 def _check_schema(conn: sqlite3.Connection, require_table: bool = True) -> None:
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     foreign = tables - _OWN_TABLES
@@ -106,7 +121,10 @@ class TrackingQueue:
         max_records: int = 10000,
         max_age_days: int = 30,
         clock: Callable[[], float] = time.time,
+        read_only: bool = False,
     ) -> None:
+        """`read_only`: look at a queue another process owns (the command line beside the
+        server): no resuming of its in-flight rows, no recovery, every write fails."""
         self.folder = folder
         self.max_records = max_records
         self.max_age_days = max_age_days
@@ -116,7 +134,7 @@ class TrackingQueue:
         self.store_error: Optional[str] = None  # set while records cannot be stored
         self._unsaved_failures = 0  # store failures not yet counted on disk
         self.memory_only = False  # no usable file: records live in memory until restart
-        self._q = self._open()
+        self._q = self._open_read_only() if read_only else self._open()
         self._rows = self._count("1")
 
     # ~~ opening and recovery
@@ -167,6 +185,13 @@ class TrackingQueue:
             )
         logger.warning(self.recovered)
         return q
+
+    def _open_read_only(self) -> _ReadOnlyConnections:
+        path = os.path.join(self.folder, DB_FILE)
+        if not os.path.exists(path):
+            raise QueueMissing(path)
+        conn = sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True, timeout=5.0, check_same_thread=False)
+        return _ReadOnlyConnections(conn)
 
     def _move_aside(self) -> str:
         path = os.path.join(self.folder, DB_FILE)

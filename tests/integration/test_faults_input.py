@@ -3,7 +3,6 @@ API and our API; and privacy of everything the tracking server receives."""
 
 from __future__ import annotations
 
-import pytest
 
 from tools.basedir import ADMIN_API_KEY, PLUGIN_ID, USER_API_KEY
 

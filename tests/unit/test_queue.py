@@ -2,7 +2,6 @@ import os
 import sqlite3
 import time
 
-import pytest
 
 from octoprint_tracking_queued.queue import DB_FILE, TrackingQueue
 

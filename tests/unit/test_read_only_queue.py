@@ -2,8 +2,8 @@ import sqlite3
 
 import pytest
 
-from octoprint_tracking_queued.inspector import QueueMissing, ReadOnlyQueue, with_sent_params
-from octoprint_tracking_queued.queue import TrackingQueue
+from octoprint_tracking_queued.delivery import with_sent_params
+from octoprint_tracking_queued.queue import QueueMissing, TrackingQueue
 
 
 def rec(n):
@@ -22,7 +22,7 @@ def test_read_only_queue_reads_without_touching_in_flight_rows(tmp_path):
     for n in range(3):
         owner.put(rec(n))
     in_flight = owner.next()
-    reader = ReadOnlyQueue(str(tmp_path))
+    reader = TrackingQueue(str(tmp_path), read_only=True)
     try:
         stats = reader.stats()
         assert (stats["pending"], stats["in_flight"]) == (2, 1)
@@ -39,5 +39,5 @@ def test_read_only_queue_reads_without_touching_in_flight_rows(tmp_path):
 
 def test_missing_database(tmp_path):
     with pytest.raises(QueueMissing):
-        ReadOnlyQueue(str(tmp_path))
+        TrackingQueue(str(tmp_path), read_only=True)
     assert list(tmp_path.iterdir()) == []
