@@ -117,7 +117,14 @@ class TrackingQueuedPlugin(
             switches=self._effective["events"],
             now=time.time(),
             throttle=self._throttle.current(),
+            private_words=self._user_names(),
         )
+
+    def _user_names(self) -> tuple[str, ...]:
+        try:
+            return tuple(user.get_name() for user in self._user_manager.get_all_users())
+        except Exception:  # a user manager without a user list must not stop tracking
+            return ()
 
     def _enqueue(self, record: Optional[dict]) -> None:
         if record is None:

@@ -13,7 +13,7 @@ import math
 import re
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Iterable, Mapping, Optional
 
 Record = dict  # JSON object: id, event, params, post, created, attempts, last_error
 
@@ -84,19 +84,24 @@ class Context:
     now: float
     throttle: Optional[Mapping[str, Any]] = None
     new_id: Callable[[], str] = field(default=lambda: uuid.uuid4().hex)
+    # Words no free text may carry: the instance's user names, which no pattern finds.
+    private_words: tuple[str, ...] = ()
 
     def on(self, switch: str) -> bool:
         return bool(self.switches.get(switch, True))
 
 
-def scrub(text: str) -> str:
-    """Removes URLs, e-mail and IP addresses and file paths from a free text."""
+def scrub(text: str, private_words: Iterable[str] = ()) -> str:
+    """Removes URLs, e-mail and IP addresses, file paths, tokens and `private_words`."""
     # The patterns backtrack quadratically on long runs of word characters (1 MB of
     # firmware noise took most of an hour on the event thread); only what can still
     # end up in the TEXT_LIMIT characters we send is scrubbed.
     text = text[:SCRUB_LIMIT]
     for pattern, replacement in _SCRUBBERS:
         text = pattern.sub(replacement, text)
+    for word in private_words:
+        if len(word) >= 3:
+            text = re.sub(rf"(?<!\w){re.escape(word)}(?!\w)", "<user>", text, flags=re.IGNORECASE)
     return text
 
 
@@ -196,7 +201,7 @@ def print_job(event: str, payload: Mapping[str, Any], ctx: Context) -> Optional[
         params["reason"] = _text(payload, "reason") or "unknown"
         error = _text(payload, "error")
         if error and ctx.on("commerror"):
-            params["commerror_text"] = scrub(error)
+            params["commerror_text"] = scrub(error, ctx.private_words)
     params.update(_throttle_params(ctx.throttle))
     return make_record(PRINT_EVENTS[event], params, ctx)
 
@@ -209,7 +214,7 @@ def commerror(payload: Mapping[str, Any], ctx: Context) -> Optional[Record]:
     if not reason or error is None:
         raise BadPayload("Error without reason or error text")
     reason = re.sub(r"[^a-z0-9_]", "_", reason.lower())[:40]
-    params = {"commerror_text": scrub(error)}
+    params = {"commerror_text": scrub(error, ctx.private_words)}
     params.update(_throttle_params(ctx.throttle))
     return make_record(f"commerror_{reason}", params, ctx)
 
@@ -334,7 +339,7 @@ def webui_load(payload: Any, ctx: Context) -> Optional[Record]:
     if missing:
         raise BadPayload(f"webui_load without {', '.join(missing)}")
     # Any browser (or script) can post these: scrub them like any other free text.
-    return make_record("webui_load", {key: scrub(value) for key, value in params.items()}, ctx)
+    return make_record("webui_load", {key: scrub(value, ctx.private_words) for key, value in params.items()}, ctx)
 
 
 class RecordMaker:

@@ -3,7 +3,6 @@ API and our API; and privacy of everything the tracking server receives."""
 
 from __future__ import annotations
 
-
 from tools.basedir import ADMIN_API_KEY, PLUGIN_ID, USER_API_KEY
 
 from .faults import FAST_RETRY, status
@@ -99,8 +98,11 @@ def test_nothing_private_reaches_the_server_or_the_log(octoprint_factory, receiv
     server.connect_virtual_printer()
     assert server.print_gcode(f"{SECRET_FILE}.gcode", TINY_GCODE)["event"] == "PrintDone"
     path = f"{SECRET_DIR}/{SECRET_FILE}.gcode"
-    # Free texts are scrubbed by pattern; a user name has none, so it is only in "user" fields.
-    private = f"{path} from {SECRET_IP} key {USER_API_KEY} mail alice@example.org"
+    # A user of this instance: its name is scrubbed from free texts too.
+    created = server.api("POST", "/api/access/users", json={
+        "name": SECRET_USER, "password": "alice-password-1", "active": True, "groups": ["users"]})
+    assert created.status_code == 200, created.text
+    private = f"{path} from {SECRET_IP} key {USER_API_KEY} mail alice@example.org by {SECRET_USER}"
     for event, payload in [
         ("PrintStarted", {"path": path, "name": f"{SECRET_FILE}.gcode", "origin": "local", "user": SECRET_USER}),
         ("PrintFailed", {"path": path, "name": SECRET_FILE, "origin": "local", "time": 3,

@@ -257,3 +257,11 @@ def test_startup_shutdown_ping_pong_webui():
     assert records.webui_load(browser, ctx({"webui_load": False})) is None
     with pytest.raises(records.BadPayload):
         records.webui_load({"browser_name": "Chrome"}, ctx())
+
+
+def test_user_names_are_scrubbed_from_free_texts():
+    context = records.Context(unique_id=UID, switches={}, now=NOW, new_id=lambda: "rid",
+                              private_words=("Alice", "bo"))
+    record = records.RecordMaker().from_event(
+        "Error", {"reason": "firmware", "error": "alice stopped it, ALICE! (not malice, bo)"}, context)
+    assert record["params"]["commerror_text"] == "<user> stopped it, <user>! (not malice, bo)"
