@@ -26,8 +26,9 @@ def send_blocker(
     for variable in DISABLE_VARIABLES:
         if environ.get(variable):
             return "disabled", gettext("Sending is disabled by the environment variable %(name)s.", name=variable)
-    if environ.get("CI") and effective["server"] == config.DEFAULT_SERVER:
-        return "disabled", gettext("Nothing is sent to the public tracking server on CI.")
+    # Before the CI rule: a bad server in config.yaml falls back to the default one.
     if config_errors:
         return "config_error", "; ".join(config_errors)
+    if environ.get("CI") and effective["server"] == config.DEFAULT_SERVER:
+        return "disabled", gettext("Nothing is sent to the public tracking server on CI.")
     return None

@@ -22,3 +22,9 @@ LOCAL = dict(config.defaults(), server="http://127.0.0.1:9/track/{id}/{event}/")
 def test_send_blocker(enabled, effective, errors, environ, state):
     blocker = send_blocker(enabled, effective, errors, environ)
     assert (blocker[0] if blocker else None) == state
+
+
+def test_config_error_is_named_even_on_ci():
+    # a bad server in config.yaml falls back to the default one, which CI would block
+    blocker = send_blocker(True, config.defaults(), ["plugins.tracking_queued.server: bad"], {"CI": "true"})
+    assert blocker == ("config_error", "plugins.tracking_queued.server: bad")
