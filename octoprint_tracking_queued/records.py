@@ -55,7 +55,6 @@ CONNECTED = "Connected"
 FIRMWARE_DATA = "FirmwareData"
 ERROR = "Error"
 SLICING_STARTED = "SlicingStarted"
-CONNECTIVITY_CHANGED = "ConnectivityChanged"
 
 _SCRUBBERS = (
     (re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://\S+"), "<url>"),
