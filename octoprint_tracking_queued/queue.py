@@ -71,7 +71,7 @@ class _ReadOnlyConnections:
         self._getter.close()
 
 
-def _check_schema(conn: sqlite3.Connection, require_table: bool = True) -> None:
+def _check_schema(conn: sqlite3.Connection, require_table: bool = True, integrity: bool = True) -> None:
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     foreign = tables - _OWN_TABLES
     if foreign:
@@ -80,6 +80,8 @@ def _check_schema(conn: sqlite3.Connection, require_table: bool = True) -> None:
         columns = [row[1] for row in conn.execute(f"PRAGMA table_info(`{_TABLE}`)")]
         if columns != _EXPECTED_COLUMNS:
             raise QueueUnusable(f"its queue table has the columns {columns}")
+    if not integrity:
+        return
     status = conn.execute("PRAGMA quick_check").fetchone()[0]
     if status != "ok":
         raise QueueUnusable(f"the integrity check says {status!r}")
@@ -105,7 +107,8 @@ def _inspect(path: str) -> None:
 def _check_usable(q: persistqueue.SQLiteAckQueue) -> None:
     conn = q._putter
     try:
-        _check_schema(conn)
+        # _inspect read the whole file once already; one integrity pass per start is enough.
+        _check_schema(conn, integrity=False)
         with conn:  # also proves the file is writable
             conn.execute("CREATE TABLE IF NOT EXISTS tq_counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)")
     except sqlite3.DatabaseError as error:
