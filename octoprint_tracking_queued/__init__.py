@@ -234,8 +234,7 @@ class TrackingQueuedPlugin(
             self._start_tracking()
         elif was_enabled and not self._enabled:
             self._stop_tracking()
-        self._worker.wake()
-        self._push_status()
+        self._push_status()  # _resolve_settings woke the worker
         return result
 
     def _turn_off_bundled(self) -> None:

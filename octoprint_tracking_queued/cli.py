@@ -24,6 +24,7 @@ from . import config, policy
 from .delivery import Delivered, Delivery, Rejected, with_sent_params
 from .lock import QueueLock
 from .queue import QueueMissing, TrackingQueue
+from .worker import settle
 
 IDENTIFIER = "tracking_queued"
 
@@ -198,16 +199,14 @@ def _flush(store: Store, queue: TrackingQueue) -> bool:
                 break
             outcome = delivery.send(entry.record, store.effective["server"], store.effective["unique_id"] or "")
             prefix = f"[{number}/{total}] {entry.record.get('event')}: "
+            settle(queue, entry, outcome)
             if isinstance(outcome, Delivered):
-                queue.ack(entry)
                 delivered += 1
                 click.echo(prefix + gettext("delivered"))
             elif isinstance(outcome, Rejected):
-                queue.reject(entry, outcome.reason)
                 rejected += 1
                 click.echo(prefix + gettext("refused by the server (%(reason)s), moved to failed", reason=outcome.reason))
             else:
-                queue.retry_later(entry, outcome.reason)
                 click.echo(prefix + gettext("not delivered (%(reason)s)", reason=outcome.reason))
                 break
     finally:

@@ -13,7 +13,7 @@ import time
 from typing import Any, Callable, Optional
 
 from .delivery import Delivered, Outcome, Rejected, Retry
-from .queue import TrackingQueue
+from .queue import Entry, TrackingQueue
 
 logger = logging.getLogger("octoprint.plugins.tracking_queued.worker")
 
@@ -30,6 +30,16 @@ FLUSH_OVERRIDES = {"offline"}
 
 SendFn = Callable[[dict], Outcome]
 BlockedFn = Callable[[], Optional[tuple[str, str]]]
+
+
+def settle(queue: TrackingQueue, entry: Entry, outcome: Outcome) -> None:
+    """What an answer means for the queue: delivered rows go, refused ones fail, others wait."""
+    if isinstance(outcome, Delivered):
+        queue.ack(entry)
+    elif isinstance(outcome, Rejected):
+        queue.reject(entry, outcome.reason)
+    else:
+        queue.retry_later(entry, outcome.reason)
 
 
 def backoff_delay(failures: int, initial: float, cap: float, rand: Callable[[], float]) -> float:
@@ -175,8 +185,8 @@ class Worker:
         except Exception as error:  # a bug in sending must not lose the record
             logger.exception("Unexpected error while sending a tracking record")
             outcome = Retry(f"internal error: {type(error).__name__}")
+        settle(self.queue, entry, outcome)
         if isinstance(outcome, Delivered):
-            self.queue.ack(entry)
             self._failures = 0
             self._next_attempt = 0.0
             self.last_success_at = self._wall()
@@ -184,11 +194,9 @@ class Worker:
             self._on_change()
             return 0
         if isinstance(outcome, Rejected):
-            self.queue.reject(entry, outcome.reason)
             self.last_error, self.last_error_at = outcome.reason, self._wall()
             logger.warning("Tracking server refused event %s: %s", entry.record.get("event"), outcome.reason)
             self._on_change()
             return 0
-        self.queue.retry_later(entry, outcome.reason)
         logger.info("Tracking event %s not delivered (%s), will retry", entry.record.get("event"), outcome.reason)
         return self._fail(outcome.reason, outcome.after)
