@@ -19,8 +19,15 @@ from octoprint_tracking_queued.queue import _TABLE, TrackingQueue
 
 
 def record(n: int) -> dict:
-    return {"id": f"{n:032x}", "event": "print_done", "params": {"origin": "local", "file": "f" * 40,
-            "elapsed": n}, "post": False, "created": time.time(), "attempts": 0, "last_error": None}
+    return {
+        "id": f"{n:032x}",
+        "event": "print_done",
+        "params": {"origin": "local", "file": "f" * 40, "elapsed": n},
+        "post": False,
+        "created": time.time(),
+        "attempts": 0,
+        "last_error": None,
+    }
 
 
 def run(records: int, leftover: int) -> tuple[float, float]:
@@ -29,8 +36,10 @@ def run(records: int, leftover: int) -> tuple[float, float]:
     if leftover:
         conn = queue._q._putter
         with conn:
-            conn.executemany(f"INSERT INTO `{_TABLE}` (data, timestamp, status) VALUES (?, 0, ?)",
-                             ((b"{}", int(AckStatus.acked)) for _ in range(leftover)))
+            conn.executemany(
+                f"INSERT INTO `{_TABLE}` (data, timestamp, status) VALUES (?, 0, ?)",
+                ((b"{}", int(AckStatus.acked)) for _ in range(leftover)),
+            )
     started = time.perf_counter()
     for n in range(records):
         queue.put(record(n))

@@ -23,9 +23,19 @@ def main() -> int:
     args = parser.parse_args()
     for run in range(args.runs):
         result = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider",
-             "tests/integration/test_faults_storm.py"],
-            cwd=ROOT, capture_output=True, text=True,
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-s",
+                "-p",
+                "no:cacheprovider",
+                "tests/integration/test_faults_storm.py",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
         )
         figures = re.findall(r"^storm: .*$", result.stdout, re.M)
         print(f"run {run + 1}: " + (figures[0] if figures else f"no figures (exit {result.returncode})"))

@@ -68,9 +68,7 @@ class TrackingQueuedPlugin(
         if not self._queue_lock.acquire():
             self._logger.warning("The tracking queue is locked by another process; sending waits until it is free")
         queue_cfg = self._effective["queue"]
-        self._queue = TrackingQueue(
-            self.get_plugin_data_folder(), queue_cfg["max_records"], queue_cfg["max_age_days"]
-        )
+        self._queue = TrackingQueue(self.get_plugin_data_folder(), queue_cfg["max_records"], queue_cfg["max_age_days"])
         self._delivery = Delivery(user_agent=f"OctoPrint/{get_octoprint_version_string()}")
         retry = self._effective["retry"]
         self._worker = Worker(
@@ -415,7 +413,12 @@ class TrackingQueuedPlugin(
     def get_template_configs(self) -> list:
         return [
             {"type": "settings", "name": gettext("Anonymous Usage Tracking (Queued)"), "custom_bindings": True},
-            {"type": "wizard", "name": gettext("Anonymous Usage Tracking (Queued)"), "custom_bindings": True, "mandatory": True},
+            {
+                "type": "wizard",
+                "name": gettext("Anonymous Usage Tracking (Queued)"),
+                "custom_bindings": True,
+                "mandatory": True,
+            },
         ]
 
     def get_assets(self) -> dict:
@@ -446,9 +449,7 @@ def _error(status: int, message: str):
 
 
 __plugin_name__ = "Anonymous Usage Tracking (Queued)"
-__plugin_description__ = (
-    "Anonymous usage tracking that queues every event on disk and delivers it later when offline"
-)
+__plugin_description__ = "Anonymous usage tracking that queues every event on disk and delivers it later when offline"
 __plugin_author__ = "OctoPrint-TrackingQueued developers"
 __plugin_license__ = "AGPLv3"
 __plugin_pythoncompat__ = ">=3.9,<4"

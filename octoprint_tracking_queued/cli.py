@@ -57,7 +57,7 @@ class Store:
     config_errors: list[str]
 
     @classmethod
-    def from_settings(cls, settings: Any) -> "Store":
+    def from_settings(cls, settings: Any) -> Store:
         raw = settings.get(["plugins", IDENTIFIER], merged=True) or {}
         effective, errors = config.resolve(raw if isinstance(raw, dict) else {})
         effective["enabled"] = raw.get("enabled") if isinstance(raw, dict) else None
@@ -184,7 +184,9 @@ def _flush(store: Store, queue: TrackingQueue) -> bool:
         raise click.ClickException(gettext("Nothing was sent: %(reason)s", reason=blocker[1]))
     expired = queue.expire()
     if expired:
-        click.echo(gettext("Dropped %(count)d records older than %(days)d days.", count=expired, days=queue.max_age_days))
+        click.echo(
+            gettext("Dropped %(count)d records older than %(days)d days.", count=expired, days=queue.max_age_days)
+        )
     total = queue.count("pending")
     if not total:
         click.echo(gettext("Nothing to send: the queue is empty."))
@@ -205,7 +207,9 @@ def _flush(store: Store, queue: TrackingQueue) -> bool:
                 click.echo(prefix + gettext("delivered"))
             elif isinstance(outcome, Rejected):
                 rejected += 1
-                click.echo(prefix + gettext("refused by the server (%(reason)s), moved to failed", reason=outcome.reason))
+                click.echo(
+                    prefix + gettext("refused by the server (%(reason)s), moved to failed", reason=outcome.reason)
+                )
             else:
                 click.echo(prefix + gettext("not delivered (%(reason)s)", reason=outcome.reason))
                 break

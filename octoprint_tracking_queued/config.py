@@ -103,8 +103,11 @@ def validate_server(value: Any) -> str:
     # Parsed, never formatted: "{id:>999999999}" would allocate a gigabyte and
     # "{id.__class__}" reaches into objects; only the two bare fields are allowed.
     try:
-        fields = [(name, spec, conversion) for _, name, spec, conversion in string.Formatter().parse(value)
-                  if name is not None]
+        fields = [
+            (name, spec, conversion)
+            for _, name, spec, conversion in string.Formatter().parse(value)
+            if name is not None
+        ]
     except ValueError:
         fields = [None]
     if any(field not in (("id", "", None), ("event", "", None)) for field in fields):
@@ -154,9 +157,7 @@ def _flatten(data: Mapping[str, Any], prefix: tuple = ()) -> list[tuple[tuple, A
     return leaves
 
 
-def clean_update(
-    data: Any, ignore_unknown: bool = False, from_api: bool = False
-) -> tuple[dict[str, Any], list[str]]:
+def clean_update(data: Any, ignore_unknown: bool = False, from_api: bool = False) -> tuple[dict[str, Any], list[str]]:
     """Split a settings update into the values that may be stored and the reasons for the rest.
 
     Unknown keys are dropped too, so a typo never lands in config.yaml.
@@ -206,8 +207,6 @@ def resolve(settings: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     resolved["unique_id"] = clean.get("unique_id")
     retry = resolved["retry"]
     if retry["initial_delay"] > retry["max_delay"]:
-        errors.append(
-            "plugins.tracking_queued.retry.initial_delay: must not exceed retry.max_delay"
-        )
+        errors.append("plugins.tracking_queued.retry.initial_delay: must not exceed retry.max_delay")
         retry.update(DEFAULTS["retry"])
     return resolved, errors

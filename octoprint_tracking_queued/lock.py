@@ -61,7 +61,7 @@ class QueueLock:
         self.release()
         return False
 
-    def __enter__(self) -> "QueueLock":
+    def __enter__(self) -> QueueLock:
         return self
 
     def __exit__(self, *exc_info) -> None:

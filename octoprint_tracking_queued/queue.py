@@ -247,15 +247,14 @@ class TrackingQueue:
                 self._unsaved_failures += 1
                 if self.store_error is None:
                     logger.error(
-                        "Cannot store tracking records (%s); counting them as lost until "
-                        "storing works again", error,
+                        "Cannot store tracking records (%s); counting them as lost until storing works again",
+                        error,
                     )
                 self.store_error = str(error)
                 return False
             self._rows += 1
             if self.store_error is not None:
-                logger.info("Storing tracking records works again; %d could not be stored",
-                            self._unsaved_failures)
+                logger.info("Storing tracking records works again; %d could not be stored", self._unsaved_failures)
                 self.store_error = None
             if self._unsaved_failures:
                 self._save_store_failures()
@@ -267,8 +266,7 @@ class TrackingQueue:
         try:
             self._write(
                 ("INSERT OR IGNORE INTO tq_counters (name, value) VALUES ('store_failed', 0)", ()),
-                ("UPDATE tq_counters SET value = value + ? WHERE name = 'store_failed'",
-                 (self._unsaved_failures,)),
+                ("UPDATE tq_counters SET value = value + ? WHERE name = 'store_failed'", (self._unsaved_failures,)),
             )
             self._unsaved_failures = 0
         except sqlite3.Error:
@@ -322,9 +320,7 @@ class TrackingQueue:
     def ack(self, entry: Entry) -> None:
         """Delivered: the row goes, the delivered counter grows, in one transaction."""
         with self._lock:
-            self._rows -= self._write(
-                (f"DELETE FROM `{_TABLE}` WHERE _id = ?", (entry.rowid,)), counter="delivered"
-            )
+            self._rows -= self._write((f"DELETE FROM `{_TABLE}` WHERE _id = ?", (entry.rowid,)), counter="delivered")
 
     def _set(self, entry: Entry, status: str, reason: str) -> None:
         entry.record["attempts"] = int(entry.record.get("attempts") or 0) + 1
@@ -384,8 +380,7 @@ class TrackingQueue:
         """Records of a scope, oldest first, each with its `status`."""
         with self._lock:
             rows = self._q._getter.execute(
-                f"SELECT _id, data, status FROM `{_TABLE}` WHERE {SCOPES[scope]} "
-                "ORDER BY _id LIMIT ? OFFSET ?",
+                f"SELECT _id, data, status FROM `{_TABLE}` WHERE {SCOPES[scope]} ORDER BY _id LIMIT ? OFFSET ?",
                 (int(limit), int(offset)),
             ).fetchall()
         return [_describe(rowid, data, status) for rowid, data, status in rows]

@@ -61,7 +61,12 @@ _SCRUBBERS = (
     (re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"), "<email>"),
     (re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b"), "<ip>"),
     # IPv6: needs "::" or four colons, so times like 12:30:45 stay.
-    (re.compile(r"(?<![\w:])(?=[0-9a-fA-F:]*::|(?:[0-9a-fA-F]{0,4}:){4})[0-9a-fA-F]{0,4}(?::[0-9a-fA-F]{0,4}){2,7}(?![\w:])"), "<ip>"),
+    (
+        re.compile(
+            r"(?<![\w:])(?=[0-9a-fA-F:]*::|(?:[0-9a-fA-F]{0,4}:){4})[0-9a-fA-F]{0,4}(?::[0-9a-fA-F]{0,4}){2,7}(?![\w:])"
+        ),
+        "<ip>",
+    ),
     (re.compile(r"(?<![\w.:/<])(?:[A-Za-z]:\\|~?/)[A-Za-z_.~-][^\s'\"]*"), "<path>"),
     # API keys and other secrets: long runs of letters and digits mixed (an error text
     # that quotes a request or a config line can carry one).
@@ -218,9 +223,7 @@ def commerror(payload: Mapping[str, Any], ctx: Context) -> Optional[Record]:
     return make_record(f"commerror_{reason}", params, ctx)
 
 
-def printer_connected(
-    connection: Mapping[str, Any], firmware_name: Optional[str], ctx: Context
-) -> Optional[Record]:
+def printer_connected(connection: Mapping[str, Any], firmware_name: Optional[str], ctx: Context) -> Optional[Record]:
     if not ctx.on("printer"):
         return None
     params: dict[str, Any] = {"firmware_name": firmware_name}
@@ -246,9 +249,7 @@ def plugin_change(event: str, payload: Mapping[str, Any], ctx: Context) -> Optio
     plugin = _text(payload, "id")
     if not plugin:
         raise BadPayload(f"{event} without a plugin id")
-    return make_record(
-        PLUGIN_EVENTS[event], {"plugin": plugin, "plugin_version": _text(payload, "version")}, ctx
-    )
+    return make_record(PLUGIN_EVENTS[event], {"plugin": plugin, "plugin_version": _text(payload, "version")}, ctx)
 
 
 def update(event: str, payload: Mapping[str, Any], ctx: Context) -> Optional[Record]:
@@ -261,8 +262,15 @@ def update(event: str, payload: Mapping[str, Any], ctx: Context) -> Optional[Rec
 def throttle_change(payload: Mapping[str, Any], ctx: Context) -> Optional[Record]:
     if not ctx.on("throttled"):
         return None
-    keys = ("current_issue", "past_issue", "raw_value", "current_undervoltage",
-            "past_undervoltage", "current_overheat", "past_overheat")
+    keys = (
+        "current_issue",
+        "past_issue",
+        "raw_value",
+        "current_undervoltage",
+        "past_undervoltage",
+        "current_overheat",
+        "past_overheat",
+    )
     missing = [key for key in keys if key not in payload]
     if missing:
         raise BadPayload(f"throttle state without {', '.join(missing)}")

@@ -143,11 +143,7 @@ def virtual_printer_config() -> Dict[str, Any]:
 def seen_wizards(hidden: Iterable[str] = ()) -> Dict[str, int]:
     """``server.seenWizards`` marking every known wizard seen, except ``hidden``."""
     hidden = set(hidden)
-    return {
-        name: SEEN_WIZARD_VERSION
-        for name in (*BUNDLED_WIZARDS, PLUGIN_ID)
-        if name not in hidden
-    }
+    return {name: SEEN_WIZARD_VERSION for name in (*BUNDLED_WIZARDS, PLUGIN_ID) if name not in hidden}
 
 
 def server_config(

@@ -58,7 +58,7 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     daemon_threads = True
 
-    def __init__(self, address: Tuple[str, int], receiver: "Receiver") -> None:
+    def __init__(self, address: Tuple[str, int], receiver: Receiver) -> None:
         self.receiver = receiver
         super().__init__(address, _Handler)
 
@@ -82,10 +82,10 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             self.server.receiver._track_connection(self.connection, add=False)
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server naming)
+    def do_GET(self) -> None:
         self._handle("GET")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._handle("POST")
 
     def _handle(self, method: str) -> None:
@@ -155,7 +155,7 @@ class Receiver:
 
     # ~~ lifecycle
 
-    def start(self) -> "Receiver":
+    def start(self) -> Receiver:
         """Start listening; after a stop() this binds the same port again."""
         if self._server is not None:
             return self
@@ -195,7 +195,7 @@ class Receiver:
     def running(self) -> bool:
         return self._server is not None
 
-    def __enter__(self) -> "Receiver":
+    def __enter__(self) -> Receiver:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
@@ -229,14 +229,10 @@ class Receiver:
             self._requests.clear()
             self._condition.notify_all()
 
-    def wait_for(
-        self, predicate: Callable[[List[RequestDict]], bool], timeout: float = 30
-    ) -> bool:
+    def wait_for(self, predicate: Callable[[List[RequestDict]], bool], timeout: float = 30) -> bool:
         """Block until ``predicate(requests)`` is true; False on timeout."""
         with self._condition:
-            return self._condition.wait_for(
-                lambda: bool(predicate(list(self._requests))), timeout=timeout
-            )
+            return self._condition.wait_for(lambda: bool(predicate(list(self._requests))), timeout=timeout)
 
     def wait_count(self, n: int, timeout: float = 30) -> bool:
         """Block until at least ``n`` requests were recorded."""

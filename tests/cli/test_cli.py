@@ -30,8 +30,15 @@ def httpserver_listen_address():
 
 
 def record(n: int, event: str = "print_done") -> dict:
-    return {"id": f"id{n}", "event": event, "params": {"n": n}, "post": False,
-            "created": CREATED + n, "attempts": 0, "last_error": None}
+    return {
+        "id": f"id{n}",
+        "event": event,
+        "params": {"n": n},
+        "post": False,
+        "created": CREATED + n,
+        "attempts": 0,
+        "last_error": None,
+    }
 
 
 class Basedir:
@@ -40,8 +47,10 @@ class Basedir:
         self.data = path / "data" / "tracking_queued"
 
     def configure(self, **plugin: object) -> None:
-        config = {"server": {"firstRun": False, "onlineCheck": {"enabled": False}},
-                  "plugins": {"tracking": {"enabled": False}, "tracking_queued": plugin}}
+        config = {
+            "server": {"firstRun": False, "onlineCheck": {"enabled": False}},
+            "plugins": {"tracking": {"enabled": False}, "tracking_queued": plugin},
+        }
         (self.path / "config.yaml").write_text(yaml.safe_dump(config))
 
     def fill(self, pending: int, failed: int = 0) -> None:
@@ -58,11 +67,18 @@ class Basedir:
         return TrackingQueue(str(self.data))
 
     def run(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess:
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("CI", "OCTOPRINT_DISABLE_TRACKING", "OCTOPRINT_TRACKING_DISABLED")}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("CI", "OCTOPRINT_DISABLE_TRACKING", "OCTOPRINT_TRACKING_DISABLED")
+        }
         return subprocess.run(
             OCTOPRINT + ["--basedir", str(self.path), "plugins", *args],
-            capture_output=True, text=True, input=input, timeout=60, env=env,
+            capture_output=True,
+            text=True,
+            input=input,
+            timeout=60,
+            env=env,
         )
 
 
@@ -70,8 +86,11 @@ class Basedir:
 def basedir(tmp_path, httpserver) -> Basedir:
     base = Basedir(tmp_path / "basedir")
     base.path.mkdir()
-    base.configure(enabled=True, unique_id=UNIQUE_ID,
-                   server=httpserver.url_for("/track/{id}/{event}/").replace("%7B", "{").replace("%7D", "}"))
+    base.configure(
+        enabled=True,
+        unique_id=UNIQUE_ID,
+        server=httpserver.url_for("/track/{id}/{event}/").replace("%7B", "{").replace("%7D", "}"),
+    )
     return base
 
 
@@ -105,8 +124,10 @@ def test_list_pending_shows_sent_params_and_limit(basedir):
     result = basedir.run("tracking_queued:list", "--limit", "2")
     assert result.returncode == 0, result.stderr
     sent = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("    {")]
-    assert sent == [{"n": 0, "event_id": "id0", "event_time": CREATED},
-                    {"n": 1, "event_id": "id1", "event_time": CREATED + 1}]
+    assert sent == [
+        {"n": 0, "event_id": "id0", "event_time": CREATED},
+        {"n": 1, "event_id": "id1", "event_time": CREATED + 1},
+    ]
     assert "2 of 5 pending records shown." in result.stdout
 
 

@@ -40,7 +40,7 @@ def _read_request(conn: socket.socket) -> str:
 
 
 def answer(status: int, headers: Optional[dict] = None, body: bytes = b"ok") -> Behaviour:
-    def behave(server: "FaultServer", conn: socket.socket, request: str) -> None:
+    def behave(server: FaultServer, conn: socket.socket, request: str) -> None:
         lines = [f"HTTP/1.1 {status} X", f"Content-Length: {len(body)}", "Connection: close"]
         lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
         conn.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
@@ -51,17 +51,17 @@ def answer(status: int, headers: Optional[dict] = None, body: bytes = b"ok") -> 
 OK = answer(200)
 
 
-def hang(server: "FaultServer", conn: socket.socket, request: str) -> None:
+def hang(server: FaultServer, conn: socket.socket, request: str) -> None:
     """Accepts, reads, never answers (until the server stops)."""
     server.stopping.wait()
 
 
-def reset(server: "FaultServer", conn: socket.socket, request: str) -> None:
+def reset(server: FaultServer, conn: socket.socket, request: str) -> None:
     """Closes with RST instead of FIN: the client sees 'Connection reset by peer'."""
     conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
-def not_http(server: "FaultServer", conn: socket.socket, request: str) -> None:
+def not_http(server: FaultServer, conn: socket.socket, request: str) -> None:
     conn.sendall(b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n")
 
 
@@ -69,11 +69,11 @@ def dribble(interval: float, response: bytes = b"") -> Behaviour:
     """A correct, complete answer sent one byte at a time."""
     response = response or b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
 
-    def behave(server: "FaultServer", conn: socket.socket, request: str) -> None:
+    def behave(server: FaultServer, conn: socket.socket, request: str) -> None:
         for i in range(len(response)):
             if server.stopping.wait(interval):
                 return
-            conn.sendall(response[i:i + 1])
+            conn.sendall(response[i : i + 1])
 
     return behave
 
@@ -84,7 +84,7 @@ def trickle_forever(interval: float) -> Behaviour:
     Each byte arrives well within any read timeout, so only a total deadline ends it.
     """
 
-    def behave(server: "FaultServer", conn: socket.socket, request: str) -> None:
+    def behave(server: FaultServer, conn: socket.socket, request: str) -> None:
         conn.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
         while not server.stopping.wait(interval):
             try:
@@ -95,7 +95,7 @@ def trickle_forever(interval: float) -> Behaviour:
     return behave
 
 
-def redirect_loop(server: "FaultServer", conn: socket.socket, request: str) -> None:
+def redirect_loop(server: FaultServer, conn: socket.socket, request: str) -> None:
     path = request.split(" ", 2)[1] if request else "/"
     answer(302, {"Location": path})(server, conn, request)
 
@@ -121,7 +121,7 @@ class FaultServer:
     def template(self) -> str:
         return f"http://127.0.0.1:{self.port}/track/{{id}}/{{event}}/"
 
-    def then(self, *behaviours: Behaviour) -> "FaultServer":
+    def then(self, *behaviours: Behaviour) -> FaultServer:
         with self._lock:
             self.script.extend(behaviours)
         return self

@@ -25,8 +25,15 @@ QUEUE_LOGGER = "octoprint.plugins.tracking_queued.queue"
 
 def rec(n: int, size: int = 0) -> dict:
     params = {"n": n, "blob": "x" * size} if size else {"n": n}
-    return {"id": f"event-{n:05d}", "event": "ping", "params": params, "post": False,
-            "created": 1_700_000_000.0, "attempts": 0, "last_error": None}
+    return {
+        "id": f"event-{n:05d}",
+        "event": "ping",
+        "params": params,
+        "post": False,
+        "created": 1_700_000_000.0,
+        "attempts": 0,
+        "last_error": None,
+    }
 
 
 def fill_disk(q: TrackingQueue) -> int:
@@ -90,8 +97,7 @@ def test_worker_retries_and_drains_while_the_disk_is_full(tmp_path):
         return outcomes.pop(0) if outcomes else Delivered(200)
 
     clock = [0.0]
-    worker = Worker(q, send, lambda: None, initial_delay=0.05, max_delay=0.5,
-                    clock=lambda: clock[0], rand=lambda: 1.0)
+    worker = Worker(q, send, lambda: None, initial_delay=0.05, max_delay=0.5, clock=lambda: clock[0], rand=lambda: 1.0)
     fill_disk(q)
     for _ in range(20):
         wait = worker.run_once()
@@ -207,7 +213,7 @@ def run_without_root(folder) -> dict:
             result = {"recovered": q.recovered, "put": ok, "pending": q.stats()["pending"]}
             os.write(write, json.dumps(result).encode())
             code = 0
-        except BaseException as error:  # noqa: BLE001 - reported to the parent
+        except BaseException as error:
             os.write(write, json.dumps({"error": repr(error)}).encode())
         finally:
             os._exit(code)

@@ -19,22 +19,66 @@ from .faultserver import FaultServer
 
 UID = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
 EVENTS = [
-    *records.PRINT_EVENTS, records.ERROR, records.CONNECTED, records.FIRMWARE_DATA,
-    records.SLICING_STARTED, *records.PLUGIN_EVENTS, *records.UPDATE_EVENTS,
-    records.THROTTLE_EVENT, *records.SAFETY_EVENTS, records.ACHIEVEMENT_EVENT,
-    "SomethingNobodyTracks", "", "\udcff",
+    *records.PRINT_EVENTS,
+    records.ERROR,
+    records.CONNECTED,
+    records.FIRMWARE_DATA,
+    records.SLICING_STARTED,
+    *records.PLUGIN_EVENTS,
+    *records.UPDATE_EVENTS,
+    records.THROTTLE_EVENT,
+    *records.SAFETY_EVENTS,
+    records.ACHIEVEMENT_EVENT,
+    "SomethingNobodyTracks",
+    "",
+    "\udcff",
 ]
-KEYS = ["path", "origin", "time", "reason", "error", "port", "baudrate", "connector", "name",
-        "slicer", "id", "version", "target", "from_version", "to_version", "current_issue",
-        "past_issue", "raw_value", "current_undervoltage", "past_undervoltage",
-        "current_overheat", "past_overheat", "warning_type", "check_name", "key"]
+KEYS = [
+    "path",
+    "origin",
+    "time",
+    "reason",
+    "error",
+    "port",
+    "baudrate",
+    "connector",
+    "name",
+    "slicer",
+    "id",
+    "version",
+    "target",
+    "from_version",
+    "to_version",
+    "current_issue",
+    "past_issue",
+    "raw_value",
+    "current_undervoltage",
+    "past_undervoltage",
+    "current_overheat",
+    "past_overheat",
+    "warning_type",
+    "check_name",
+    "key",
+]
 VALUES = [
-    None, 0, -1, 10**40, 1.5, float("nan"), float("inf"), True, "", "x" * 1_000_000,
-    "bad \udcff surrogate", "nul\x00byte", b"\xff\xfe not utf-8", ["a"], {"a": 1}, object(),
+    None,
+    0,
+    -1,
+    10**40,
+    1.5,
+    float("nan"),
+    float("inf"),
+    True,
+    "",
+    "x" * 1_000_000,
+    "bad \udcff surrogate",
+    "nul\x00byte",
+    b"\xff\xfe not utf-8",
+    ["a"],
+    {"a": 1},
+    object(),
 ]
-PAYLOADS = [None, {}, [], "text", 42, b"\xff"] + [
-    {key: value for key in KEYS} for value in VALUES
-]
+PAYLOADS = [None, {}, [], "text", 42, b"\xff"] + [{key: value for key in KEYS} for value in VALUES]
 
 
 def test_every_hostile_payload_becomes_a_sendable_record_or_a_bad_payload(tmp_path):
@@ -45,8 +89,9 @@ def test_every_hostile_payload_becomes_a_sendable_record_or_a_bad_payload(tmp_pa
     made = refused = 0
     try:
         for n, (event, payload) in enumerate(itertools.product(EVENTS, PAYLOADS)):
-            ctx = records.Context(UID, {}, now=1000.0 + n * 10, throttle={"current_issue": True,
-                                                                         "past_issue": 1, "raw_value": 5})
+            ctx = records.Context(
+                UID, {}, now=1000.0 + n * 10, throttle={"current_issue": True, "past_issue": 1, "raw_value": 5}
+            )
             try:
                 record = maker.from_event(event, payload, ctx)
             except records.BadPayload:
@@ -77,8 +122,7 @@ def test_a_record_queued_with_a_lone_surrogate_still_goes_out():
     at the head of the FIFO, blocked every record behind it."""
     server = FaultServer()
     try:
-        record = {"id": "e1", "event": "commerror_x", "params": {"commerror_text": "bad \udcff"},
-                  "created": 1.0}
+        record = {"id": "e1", "event": "commerror_x", "params": {"commerror_text": "bad \udcff"}, "created": 1.0}
         assert Delivery(timeout=(1, 1)).send(record, server.template, UID) == Delivered(200)
         assert server.delivered[0]["commerror_text"] == "bad ?"
     finally:
@@ -94,12 +138,25 @@ HOSTILE_SETTINGS = [
     {"server": "http://127.0.0.1/{id}/{event}/{0}"},
     {"server": "http://127.0.0.1/{id}/{event}/{"},
     {"server": 12},
-    {"ping": -1}, {"ping": 0}, {"ping": 10**12}, {"ping": "often"}, {"ping": 1.5}, {"ping": True},
-    {"pong": -5}, {"queue": {"max_records": 0}}, {"queue": {"max_records": "lots"}},
-    {"queue": {"max_age_days": -1}}, {"queue": "full"},
-    {"retry": {"initial_delay": "nan"}}, {"retry": {"max_delay": float("inf")}},
-    {"retry": {"initial_delay": 0}}, {"enabled": "yes"}, {"events": {"startup": "no"}},
-    {"unique_id": "../../etc/passwd"}, {"unique_id": "x" * 1000}, {"nonsense": 1},
+    {"ping": -1},
+    {"ping": 0},
+    {"ping": 10**12},
+    {"ping": "often"},
+    {"ping": 1.5},
+    {"ping": True},
+    {"pong": -5},
+    {"queue": {"max_records": 0}},
+    {"queue": {"max_records": "lots"}},
+    {"queue": {"max_age_days": -1}},
+    {"queue": "full"},
+    {"retry": {"initial_delay": "nan"}},
+    {"retry": {"max_delay": float("inf")}},
+    {"retry": {"initial_delay": 0}},
+    {"enabled": "yes"},
+    {"events": {"startup": "no"}},
+    {"unique_id": "../../etc/passwd"},
+    {"unique_id": "x" * 1000},
+    {"nonsense": 1},
 ]
 
 
@@ -124,7 +181,9 @@ def test_scrubbing_a_megabyte_of_firmware_noise_is_quick():
     """Found by this suite: the e-mail pattern backtracked quadratically; 1 MB of 'x'
     would have held OctoPrint's event thread for most of an hour."""
     started = time.monotonic()
-    record = records.commerror({"reason": "spam", "error": "x" * 1_000_000 + " 10.0.0.1"}, records.Context(UID, {}, 1.0))
+    record = records.commerror(
+        {"reason": "spam", "error": "x" * 1_000_000 + " 10.0.0.1"}, records.Context(UID, {}, 1.0)
+    )
     assert time.monotonic() - started < 0.5
     assert len(record["params"]["commerror_text"]) == records.TEXT_LIMIT
 
@@ -133,12 +192,16 @@ def test_api_keys_in_free_texts_are_scrubbed():
     """Found by this suite: an error text quoting an API key sent the key."""
     text = "request with X-Api-Key: TqUserKey-1b3d5f7a9c0e2a4c6e8a0c2e4a6c8e0a failed at 12:30:45"
     assert records.scrub(text) == "request with X-Api-Key: <token> failed at 12:30:45"
-    assert records.scrub("Printer halted. kill() called! M112 T0 E1234567") == \
-        "Printer halted. kill() called! M112 T0 E1234567"
+    assert (
+        records.scrub("Printer halted. kill() called! M112 T0 E1234567")
+        == "Printer halted. kill() called! M112 T0 E1234567"
+    )
 
 
 def test_webui_load_fields_are_scrubbed():
     """Found by this suite: any caller of the API could put an address into os_version."""
-    record = records.webui_load({"browser_name": "Firefox", "browser_version": "120", "os_name": "Linux",
-                                 "os_version": "10.1.2.3"}, records.Context(UID, {}, 1.0))
+    record = records.webui_load(
+        {"browser_name": "Firefox", "browser_version": "120", "os_name": "Linux", "os_version": "10.1.2.3"},
+        records.Context(UID, {}, 1.0),
+    )
     assert record["params"]["os_version"] == "<ip>"

@@ -17,7 +17,15 @@ from octoprint_tracking_queued.queue import TrackingQueue
 from octoprint_tracking_queued.worker import Worker
 
 from .faultserver import (
-    FaultServer, answer, closed_port, dribble, hang, not_http, redirect_loop, reset, trickle_forever,
+    FaultServer,
+    answer,
+    closed_port,
+    dribble,
+    hang,
+    not_http,
+    redirect_loop,
+    reset,
+    trickle_forever,
 )
 
 UID = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
@@ -41,7 +49,9 @@ RETRYABLE = {
     "429 Retry-After seconds": (answer(429, {"Retry-After": "120"}), Retry("HTTP 429", 120.0)),
     "503 Retry-After date": (answer(503, {"Retry-After": http_date(90)}), Retry("HTTP 503", 90.0)),
     "503 Retry-After far future": (
-        answer(503, {"Retry-After": http_date(10 * 365 * 86400)}), Retry("HTTP 503", MAX_RETRY_AFTER)),
+        answer(503, {"Retry-After": http_date(10 * 365 * 86400)}),
+        Retry("HTTP 503", MAX_RETRY_AFTER),
+    ),
     "429 Retry-After huge seconds": (answer(429, {"Retry-After": "9" * 30}), Retry("HTTP 429", MAX_RETRY_AFTER)),
     "429 Retry-After garbage": (answer(429, {"Retry-After": "soon-ish"}), Retry("HTTP 429", None)),
 }
@@ -53,8 +63,15 @@ PERMANENT = {
 
 
 def rec(n: int) -> dict:
-    return {"id": f"event-{n:04d}", "event": "ping", "params": {"n": n}, "post": False,
-            "created": NOW, "attempts": 0, "last_error": None}
+    return {
+        "id": f"event-{n:04d}",
+        "event": "ping",
+        "params": {"n": n},
+        "post": False,
+        "created": NOW,
+        "attempts": 0,
+        "last_error": None,
+    }
 
 
 @pytest.fixture
@@ -140,9 +157,16 @@ def test_backoff_stays_in_bounds_and_honours_retry_after(tmp_path, server, deliv
     faults = [RETRYABLE[name] for name in RETRYABLE]
     server.then(*(behaviour for behaviour, _ in faults))
     clock = Steps()
-    worker = Worker(queue, lambda r: delivery.send(r, server.template, UID), lambda: None,
-                    initial_delay=INITIAL, max_delay=CAP, clock=clock, wall=lambda: NOW,
-                    rand=random.Random(4).random)
+    worker = Worker(
+        queue,
+        lambda r: delivery.send(r, server.template, UID),
+        lambda: None,
+        initial_delay=INITIAL,
+        max_delay=CAP,
+        clock=clock,
+        wall=lambda: NOW,
+        rand=random.Random(4).random,
+    )
     for failures, (_, expected) in enumerate(faults, start=1):
         wait = worker.run_once()
         ceiling = min(CAP, INITIAL * 2 ** (failures - 1))
@@ -172,14 +196,21 @@ def test_worker_thread_survives_every_fault_and_delivers_the_rest(tmp_path, serv
         with changed:
             changed.notify_all()
 
-    worker = Worker(queue, lambda r: delivery.send(r, target["template"], UID), lambda: None,
-                    initial_delay=INITIAL, max_delay=CAP, on_change=on_change)
+    worker = Worker(
+        queue,
+        lambda r: delivery.send(r, target["template"], UID),
+        lambda: None,
+        initial_delay=INITIAL,
+        max_delay=CAP,
+        on_change=on_change,
+    )
     server.then(
         *(b for name, (b, _) in RETRYABLE.items() if "Retry-After" not in name),
         answer(429, {"Retry-After": "1"}),
         *PERMANENT["404"][0],
         *PERMANENT["redirect loop"][0],
-        reset, answer(503),
+        reset,
+        answer(503),
     )
     worker.start()
     try:

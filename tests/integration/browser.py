@@ -27,8 +27,7 @@ CHROMIUM_OFFLINE_ARGS = [
     f"--gaia-url={_OFFLINE_BASE}",
     f"--google-apis-url={_OFFLINE_BASE}",
     f"--lso-url={_OFFLINE_BASE}",
-    "--disable-features=AutofillServerCommunication,OptimizationHints,Translate,"
-    "MediaRouter,NetworkTimeServiceQuerying",
+    "--disable-features=AutofillServerCommunication,OptimizationHints,Translate,MediaRouter,NetworkTimeServiceQuerying",
     "--disable-background-networking",
     "--disable-sync",
     "--no-pings",

@@ -32,8 +32,17 @@ def prefill(data_folder: Path, count: int, event: str = "backlog") -> List[str]:
     now = time.time()
     for n in range(count):
         record_id = uuid.uuid4().hex
-        queue.put({"id": record_id, "event": event, "params": {"n": n}, "post": False,
-                   "created": now, "attempts": 0, "last_error": None})
+        queue.put(
+            {
+                "id": record_id,
+                "event": event,
+                "params": {"n": n},
+                "post": False,
+                "created": now,
+                "attempts": 0,
+                "last_error": None,
+            }
+        )
         ids.append(record_id)
     queue.close()
     return ids

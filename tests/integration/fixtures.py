@@ -126,10 +126,7 @@ def octoprint_factory(
         except Exception:
             server.kill()
 
-    failed = any(
-        getattr(getattr(request.node, "rep_" + phase, None), "failed", False)
-        for phase in ("setup", "call")
-    )
+    failed = any(getattr(getattr(request.node, "rep_" + phase, None), "failed", False) for phase in ("setup", "call"))
     if failed:
         _keep_logs(request.node.nodeid, servers)
 

@@ -19,7 +19,7 @@ LOOPBACK_NO_PROXY = "127.0.0.1,localhost,::1"
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: "_GuardServer"
+    server: _GuardServer
 
     def _refuse(self) -> None:
         self.server.guard._record(self.command, self.path)
@@ -44,7 +44,7 @@ class _GuardServer(ThreadingHTTPServer):
     allow_reuse_address = True
     daemon_threads = True
 
-    def __init__(self, guard: "OutboundGuard") -> None:
+    def __init__(self, guard: OutboundGuard) -> None:
         self.guard = guard
         super().__init__(("127.0.0.1", 0), _Handler)
 
@@ -58,11 +58,9 @@ class OutboundGuard:
         self._server: Optional[_GuardServer] = None
         self._thread: Optional[threading.Thread] = None
 
-    def start(self) -> "OutboundGuard":
+    def start(self) -> OutboundGuard:
         self._server = _GuardServer(self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="outbound-guard", daemon=True
-        )
+        self._thread = threading.Thread(target=self._server.serve_forever, name="outbound-guard", daemon=True)
         self._thread.start()
         return self
 

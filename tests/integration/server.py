@@ -45,7 +45,7 @@ POLL = 0.1  # seconds between looks at the external process (bounded by timeouts
 
 # Every process we start, so none outlives the test session even if a test or
 # fixture forgets to stop it.
-_LIVE: "weakref.WeakSet[OctoPrintServer]" = weakref.WeakSet()
+_LIVE: weakref.WeakSet[OctoPrintServer] = weakref.WeakSet()
 
 
 def free_port() -> int:
@@ -168,7 +168,7 @@ class OctoPrintServer:
         env.update(self.env)
         return env
 
-    def start(self, timeout: float = 60) -> "OctoPrintServer":
+    def start(self, timeout: float = 60) -> OctoPrintServer:
         """Start the process and wait until the API answers; raises with the log tail if not."""
         if self.running:
             raise OctoPrintError("already running")
@@ -194,8 +194,7 @@ class OctoPrintServer:
         while True:
             if self.process.poll() is not None:
                 raise OctoPrintError(
-                    f"octoprint serve exited with {self.process.returncode} during start-up\n"
-                    + self.log_tail()
+                    f"octoprint serve exited with {self.process.returncode} during start-up\n" + self.log_tail()
                 )
             try:
                 response = self.api("GET", "/api/version", timeout=2)
@@ -205,9 +204,7 @@ class OctoPrintServer:
                 pass
             if time.monotonic() > deadline:
                 self.kill()
-                raise OctoPrintError(
-                    f"octoprint serve not answering after {timeout}s\n" + self.log_tail()
-                )
+                raise OctoPrintError(f"octoprint serve not answering after {timeout}s\n" + self.log_tail())
             time.sleep(POLL)
         self.last_start_seconds = time.monotonic() - started
         return self
@@ -225,7 +222,7 @@ class OctoPrintServer:
                 self.kill()
                 raise OctoPrintError(
                     f"octoprint serve ignored SIGTERM for {timeout}s, killed\n" + self.log_tail()
-                )
+                ) from None
             self.last_stop_seconds = time.monotonic() - started
         self._reap_group()
         return self.process.returncode
@@ -238,7 +235,7 @@ class OctoPrintServer:
         self.process.wait()
         return self.process.returncode
 
-    def restart(self, timeout: float = 60) -> "OctoPrintServer":
+    def restart(self, timeout: float = 60) -> OctoPrintServer:
         self.stop()
         return self.start(timeout=timeout)
 
@@ -296,9 +293,7 @@ class OctoPrintServer:
         """Call without any credentials."""
         return self.api(method, path, api_key=None, **kwargs)
 
-    def plugin_command(
-        self, command: str, plugin: str = PLUGIN_ID, **data: Any
-    ) -> requests.Response:
+    def plugin_command(self, command: str, plugin: str = PLUGIN_ID, **data: Any) -> requests.Response:
         """POST a SimpleApiPlugin command to /api/plugin/<plugin> as the admin."""
         return self.api("POST", f"/api/plugin/{plugin}", json={"command": command, **data})
 
@@ -314,8 +309,7 @@ class OctoPrintServer:
             raise OctoPrintError(f"connect failed: {response.status_code} {response.text}")
         if not _poll(lambda: self.printer_state() == "Operational", timeout):
             raise OctoPrintError(
-                f"printer not operational after {timeout}s (state {self.printer_state()!r})\n"
-                + self.log_tail()
+                f"printer not operational after {timeout}s (state {self.printer_state()!r})\n" + self.log_tail()
             )
 
     def printer_state(self) -> str:
@@ -348,11 +342,7 @@ class OctoPrintServer:
 
         def finished() -> bool:
             for seen in self.seen_events():
-                if (
-                    seen["event"] in ends
-                    and seen["time"] >= since
-                    and (seen.get("payload") or {}).get("name") == name
-                ):
+                if seen["event"] in ends and seen["time"] >= since and (seen.get("payload") or {}).get("name") == name:
                     found.append(seen)
                     return True
             return False
@@ -366,15 +356,11 @@ class OctoPrintServer:
 
     def fire_event(self, name: str, payload: Optional[Mapping[str, Any]] = None) -> None:
         """Fire ``name`` on OctoPrint's event bus through tq_test_events."""
-        response = self.plugin_command(
-            "fire", plugin=TEST_PLUGIN_ID, event=name, payload=dict(payload or {})
-        )
+        response = self.plugin_command("fire", plugin=TEST_PLUGIN_ID, event=name, payload=dict(payload or {}))
         if response.status_code != 200:
             raise OctoPrintError(f"fire failed: {response.status_code} {response.text}")
 
-    def fire_many(
-        self, name: str, count: int, payload: Optional[Mapping[str, Any]] = None
-    ) -> Dict[str, Any]:
+    def fire_many(self, name: str, count: int, payload: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
         """Fire ``name`` ``count`` times as fast as the bus takes them."""
         response = self.plugin_command(
             "fire_many", plugin=TEST_PLUGIN_ID, event=name, count=count, payload=dict(payload or {})
@@ -404,9 +390,7 @@ class OctoPrintServer:
 
         def check() -> bool:
             matches = [
-                seen
-                for seen in self.seen_events()
-                if seen["event"] == name and (predicate is None or predicate(seen))
+                seen for seen in self.seen_events() if seen["event"] == name and (predicate is None or predicate(seen))
             ]
             if len(matches) >= count:
                 found.append(matches[count - 1])

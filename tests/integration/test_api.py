@@ -114,6 +114,7 @@ def test_flush_retry_failed_and_clear(offline_server, receiver):
     track_loads(offline_server, 1)
     assert command(offline_server, "clear", scope="all").json() == {"cleared": 1}
 
+
 def test_flush_refused_while_tracking_is_disabled(octoprint_factory, receiver):
     server = octoprint_factory(plugin_settings={"enabled": False})
     response = command(server, "flush")

@@ -52,9 +52,11 @@ def test_crash_loop_loses_nothing(octoprint_factory, receiver):
     counts = id_counts(requests)
     missing = [i for i in backlog if counts[i] == 0]
     duplicates = sum(c - 1 for c in counts.values() if c > 1)
-    print(f"crash loop: fired {BACKLOG} + {len(counts) - BACKLOG} own records, "
-          f"received {len(requests)}, unique {len(counts)}, duplicates {duplicates}, "
-          f"kills {kills}, {time.monotonic() - started:.1f}s")
+    print(
+        f"crash loop: fired {BACKLOG} + {len(counts) - BACKLOG} own records, "
+        f"received {len(requests)}, unique {len(counts)}, duplicates {duplicates}, "
+        f"kills {kills}, {time.monotonic() - started:.1f}s"
+    )
     assert not missing
     assert duplicates <= kills
     assert final["in_flight"] <= 1 and final["failed"] == 0

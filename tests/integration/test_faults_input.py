@@ -45,9 +45,14 @@ def test_bad_input_is_refused_cleanly(octoprint_factory, receiver):
 
     before = queue_state(server)
     settings_before = server.api("GET", "/api/settings").json()["plugins"][PLUGIN_ID]
-    hostile = {"server": "file:///etc/passwd", "ping": -1, "enabled": "yes",
-               "queue": {"max_records": "lots"}, "retry": {"initial_delay": "nan"},
-               "events": {"startup": "no"}}
+    hostile = {
+        "server": "file:///etc/passwd",
+        "ping": -1,
+        "enabled": "yes",
+        "queue": {"max_records": "lots"},
+        "retry": {"initial_delay": "nan"},
+        "events": {"startup": "no"},
+    }
     response = server.api("POST", "/api/settings", json={"plugins": {PLUGIN_ID: hostile}})
     assert response.status_code == 200
     settings_after = server.api("GET", "/api/settings").json()["plugins"][PLUGIN_ID]
@@ -74,18 +79,27 @@ def test_bad_input_is_refused_cleanly(octoprint_factory, receiver):
         else:
             answer = server.api("GET", f"/api/plugin/{PLUGIN_ID}", params=data)
         assert answer.status_code == 400, (data, answer.status_code, answer.text[:200])
-    assert server.api("POST", f"/api/plugin/{PLUGIN_ID}", data="not json",
-                      headers={"Content-Type": "application/json"}).status_code == 400
-    assert server.as_user("POST", f"/api/plugin/{PLUGIN_ID}", json={"command": "clear", "scope": "all"}).status_code == 403
+    assert (
+        server.api(
+            "POST", f"/api/plugin/{PLUGIN_ID}", data="not json", headers={"Content-Type": "application/json"}
+        ).status_code
+        == 400
+    )
+    assert (
+        server.as_user("POST", f"/api/plugin/{PLUGIN_ID}", json={"command": "clear", "scope": "all"}).status_code == 403
+    )
     assert queue_state(server) == before  # nothing changed by a refused call
     assert_no_errors_of_ours(server.log_text())
 
 
 def assert_no_errors_of_ours(log: str) -> None:
     """OctoPrint's own plugins may choke on synthetic events; ours must not."""
-    ours = [line for line in log.splitlines()
-            if ('File "' in line and "octoprint_tracking_queued" in line)
-            or ("tracking_queued" in line and " - ERROR - " in line)]
+    ours = [
+        line
+        for line in log.splitlines()
+        if ('File "' in line and "octoprint_tracking_queued" in line)
+        or ("tracking_queued" in line and " - ERROR - " in line)
+    ]
     assert not ours, ours[:10]
 
 
@@ -99,14 +113,27 @@ def test_nothing_private_reaches_the_server_or_the_log(octoprint_factory, receiv
     assert server.print_gcode(f"{SECRET_FILE}.gcode", TINY_GCODE)["event"] == "PrintDone"
     path = f"{SECRET_DIR}/{SECRET_FILE}.gcode"
     # A user of this instance: its name is scrubbed from free texts too.
-    created = server.api("POST", "/api/access/users", json={
-        "name": SECRET_USER, "password": "alice-password-1", "active": True, "groups": ["users"]})
+    created = server.api(
+        "POST",
+        "/api/access/users",
+        json={"name": SECRET_USER, "password": "alice-password-1", "active": True, "groups": ["users"]},
+    )
     assert created.status_code == 200, created.text
     private = f"{path} from {SECRET_IP} key {USER_API_KEY} mail alice@example.org by {SECRET_USER}"
     for event, payload in [
         ("PrintStarted", {"path": path, "name": f"{SECRET_FILE}.gcode", "origin": "local", "user": SECRET_USER}),
-        ("PrintFailed", {"path": path, "name": SECRET_FILE, "origin": "local", "time": 3,
-                         "reason": "error", "error": private, "user": SECRET_USER}),
+        (
+            "PrintFailed",
+            {
+                "path": path,
+                "name": SECRET_FILE,
+                "origin": "local",
+                "time": 3,
+                "reason": "error",
+                "error": private,
+                "user": SECRET_USER,
+            },
+        ),
         ("Error", {"reason": "firmware", "error": private}),
         ("SlicingStarted", {"slicer": "cura", "stl": path, "gcode": path}),
         ("plugin_pluginmanager_install_plugin", {"id": "someplugin", "version": "1.0", "url": path}),
@@ -115,19 +142,50 @@ def test_nothing_private_reaches_the_server_or_the_log(octoprint_factory, receiv
         ("plugin_achievements_achievement_unlocked", {"key": "the_wizard"}),
     ]:
         server.fire_event(event, payload)
-    server.api("POST", f"/api/plugin/{PLUGIN_ID}", json={
-        "command": "track", "event": "webui_load",
-        "payload": {"browser_name": "Firefox", "browser_version": "120", "os_name": "Linux",
-                    "os_version": SECRET_IP}})
-    wanted = {"print_started", "print_done", "print_failed", "printer_connected", "slicing_started",
-              "install_plugin", "update_successful", "printer_safety_warning", "achievement_unlocked",
-              "webui_load", "startup", "ping", "pong"}
-    assert receiver.wait_for(lambda rs: wanted <= {r["event"] for r in rs}
-                             and any(r["event"].startswith("commerror") for r in rs), timeout=60), \
-        sorted({r["event"] for r in receiver.requests})
+    server.api(
+        "POST",
+        f"/api/plugin/{PLUGIN_ID}",
+        json={
+            "command": "track",
+            "event": "webui_load",
+            "payload": {
+                "browser_name": "Firefox",
+                "browser_version": "120",
+                "os_name": "Linux",
+                "os_version": SECRET_IP,
+            },
+        },
+    )
+    wanted = {
+        "print_started",
+        "print_done",
+        "print_failed",
+        "printer_connected",
+        "slicing_started",
+        "install_plugin",
+        "update_successful",
+        "printer_safety_warning",
+        "achievement_unlocked",
+        "webui_load",
+        "startup",
+        "ping",
+        "pong",
+    }
+    assert receiver.wait_for(
+        lambda rs: wanted <= {r["event"] for r in rs} and any(r["event"].startswith("commerror") for r in rs),
+        timeout=60,
+    ), sorted({r["event"] for r in receiver.requests})
 
-    secrets = [SECRET_FILE, SECRET_DIR, SECRET_IP, SECRET_USER, ADMIN_API_KEY, USER_API_KEY,
-               "alice@example.org", str(server.basedir)]
+    secrets = [
+        SECRET_FILE,
+        SECRET_DIR,
+        SECRET_IP,
+        SECRET_USER,
+        ADMIN_API_KEY,
+        USER_API_KEY,
+        "alice@example.org",
+        str(server.basedir),
+    ]
     for request in receiver.requests:
         seen = repr({k: request[k] for k in ("path", "params", "headers")})
         for secret in secrets:

@@ -63,12 +63,14 @@ def test_event_storm(octoprint_factory, receiver):
 
     ratio = statistics.median(storm) / statistics.median(idle)
     p95 = sorted(storm)[int(len(storm) * 0.95) - 1] if len(storm) > 1 else storm[0]
-    print(f"storm: {STORM} events queued in {took:.1f}s; /api/version median idle "
-          f"{statistics.median(idle) * 1000:.1f} ms, storm {statistics.median(storm) * 1000:.1f} ms "
-          f"(ratio {ratio:.1f}, p95 {p95 * 1000:.0f} ms, max {max(storm) * 1000:.0f} ms, "
-          f"{len(storm)} samples); pending {after['pending']}, dropped {after['dropped_cap']}, "
-          f"store_failed {after['store_failed']}, RSS +{rss_growth / 2**20:.1f} MiB, "
-          f"disk {after['disk_bytes'] / 2**20:.1f} MiB")
+    print(
+        f"storm: {STORM} events queued in {took:.1f}s; /api/version median idle "
+        f"{statistics.median(idle) * 1000:.1f} ms, storm {statistics.median(storm) * 1000:.1f} ms "
+        f"(ratio {ratio:.1f}, p95 {p95 * 1000:.0f} ms, max {max(storm) * 1000:.0f} ms, "
+        f"{len(storm)} samples); pending {after['pending']}, dropped {after['dropped_cap']}, "
+        f"store_failed {after['store_failed']}, RSS +{rss_growth / 2**20:.1f} MiB, "
+        f"disk {after['disk_bytes'] / 2**20:.1f} MiB"
+    )
     assert done.is_set(), after
     assert after["pending"] + after["in_flight"] <= CAP  # the cap holds
     assert total(after) == expected  # every record is queued, delivered or counted as dropped

@@ -37,10 +37,7 @@ def test_server_lifecycle_printer_and_events(octoprint_factory, outbound_guard):
     assert server.anonymous("GET", "/api/plugin/tq_test_events").status_code in (401, 403)
     assert server.as_user("GET", "/api/plugin/tq_test_events").status_code == 403
     assert (
-        server.as_user(
-            "POST", "/api/plugin/tq_test_events", json={"command": "fire", "event": "X"}
-        ).status_code
-        == 403
+        server.as_user("POST", "/api/plugin/tq_test_events", json={"command": "fire", "event": "X"}).status_code == 403
     )
 
     # the config the harness wrote is the one OctoPrint runs with

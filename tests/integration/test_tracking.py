@@ -19,33 +19,79 @@ PLUGIN_API = "/api/plugin/tracking_queued"
 
 TINY_GCODE = "G21\nG90\nG28\nG1 X10 Y10 Z0.3 F6000\nG1 X20 Y10\nG1 X20 Y20\n"
 
-THROTTLE = {"current_issue": True, "past_issue": True, "raw_value": 0x50005, "current_undervoltage": True,
-            "past_undervoltage": True, "current_overheat": False, "past_overheat": False}
+THROTTLE = {
+    "current_issue": True,
+    "past_issue": True,
+    "raw_value": 0x50005,
+    "current_undervoltage": True,
+    "past_undervoltage": True,
+    "current_overheat": False,
+    "past_overheat": False,
+}
 
 # (event fired on the bus, payload, tracking event, params expected at the receiver)
 FIRED = [
-    ("SlicingStarted", {"slicer": "prusaslicer", "stl": "x.stl", "gcode": "x.gcode"},
-     "slicing_started", {"slicer": "prusaslicer"}),
-    ("plugin_pluginmanager_install_plugin", {"id": "octolapse", "version": "0.4.2"},
-     "install_plugin", {"plugin": "octolapse", "plugin_version": "0.4.2"}),
-    ("plugin_pluginmanager_disable_plugin", {"id": "octolapse", "version": "0.4.2"},
-     "disable_plugin", {"plugin": "octolapse", "plugin_version": "0.4.2"}),
-    ("plugin_softwareupdate_update_succeeded", {"target": "octoprint", "from_version": "1.11.7",
-                                                "to_version": "1.11.8"},
-     "update_successful", {"target": "octoprint", "from_version": "1.11.7", "to_version": "1.11.8"}),
-    ("plugin_pi_support_throttle_state", THROTTLE,
-     "system_throttled", {"throttled_now": "True", "throttled_past": "True", "throttled_mask": str(0x50005),
-                          "throttled_voltage_now": "True", "throttled_voltage_past": "True",
-                          "throttled_overheat_now": "False", "throttled_overheat_past": "False"}),
-    ("plugin_firmware_check_warning", {"check_name": "cbd", "warning_type": "firmware-broken",
-                                       "severity": "critical", "url": "https://example.com/x"},
-     "printer_safety_warning", {"printer_safety_warning_type": "firmware-broken",
-                                "printer_safety_check_name": "cbd"}),
-    ("plugin_printer_safety_check_warning", {"check_name": "aneet3", "warning_type": "firmware-unsafe"},
-     "printer_safety_warning", {"printer_safety_warning_type": "firmware-unsafe",
-                                "printer_safety_check_name": "aneet3"}),
-    ("plugin_achievements_achievement_unlocked", {"key": "hey_its_me", "name": "x"},
-     "achievement_unlocked", {"achievement": "hey_its_me"}),
+    (
+        "SlicingStarted",
+        {"slicer": "prusaslicer", "stl": "x.stl", "gcode": "x.gcode"},
+        "slicing_started",
+        {"slicer": "prusaslicer"},
+    ),
+    (
+        "plugin_pluginmanager_install_plugin",
+        {"id": "octolapse", "version": "0.4.2"},
+        "install_plugin",
+        {"plugin": "octolapse", "plugin_version": "0.4.2"},
+    ),
+    (
+        "plugin_pluginmanager_disable_plugin",
+        {"id": "octolapse", "version": "0.4.2"},
+        "disable_plugin",
+        {"plugin": "octolapse", "plugin_version": "0.4.2"},
+    ),
+    (
+        "plugin_softwareupdate_update_succeeded",
+        {"target": "octoprint", "from_version": "1.11.7", "to_version": "1.11.8"},
+        "update_successful",
+        {"target": "octoprint", "from_version": "1.11.7", "to_version": "1.11.8"},
+    ),
+    (
+        "plugin_pi_support_throttle_state",
+        THROTTLE,
+        "system_throttled",
+        {
+            "throttled_now": "True",
+            "throttled_past": "True",
+            "throttled_mask": str(0x50005),
+            "throttled_voltage_now": "True",
+            "throttled_voltage_past": "True",
+            "throttled_overheat_now": "False",
+            "throttled_overheat_past": "False",
+        },
+    ),
+    (
+        "plugin_firmware_check_warning",
+        {
+            "check_name": "cbd",
+            "warning_type": "firmware-broken",
+            "severity": "critical",
+            "url": "https://example.com/x",
+        },
+        "printer_safety_warning",
+        {"printer_safety_warning_type": "firmware-broken", "printer_safety_check_name": "cbd"},
+    ),
+    (
+        "plugin_printer_safety_check_warning",
+        {"check_name": "aneet3", "warning_type": "firmware-unsafe"},
+        "printer_safety_warning",
+        {"printer_safety_warning_type": "firmware-unsafe", "printer_safety_check_name": "aneet3"},
+    ),
+    (
+        "plugin_achievements_achievement_unlocked",
+        {"key": "hey_its_me", "name": "x"},
+        "achievement_unlocked",
+        {"achievement": "hey_its_me"},
+    ),
 ]
 
 
@@ -97,8 +143,16 @@ def test_online_print_job_and_fired_events_arrive_once(octoprint_factory, receiv
     assert server.plugin_command("track", event="webui_load", payload=browser).status_code == 200
 
     expected = {tracked: params for _, _, tracked, params in FIRED if tracked != "printer_safety_warning"}
-    for name in [*expected, "print_started", "print_done", "printer_connected", "commerror_firmware",
-                 "webui_load", "ping", "pong"]:
+    for name in [
+        *expected,
+        "print_started",
+        "print_done",
+        "printer_connected",
+        "commerror_firmware",
+        "webui_load",
+        "ping",
+        "pong",
+    ]:
         assert receiver.wait_event(name), f"{name} did not arrive: {receiver.events}"
     assert receiver.wait_event("printer_safety_warning", count=2)
     wait_status(server, lambda s: s["pending"] == 0 and s["in_flight"] == 0)
@@ -109,8 +163,15 @@ def test_online_print_job_and_fired_events_arrive_once(octoprint_factory, receiv
     assert max(ids.values()) == 1, "an event arrived twice"
     # OctoPrint's own achievements plugin unlocks real ones too (first print, ...)
     counts = Counter(r["event"] for r in requests if r["params"].get("achievement", "hey_its_me") == "hey_its_me")
-    for name in [*expected, "print_started", "print_done", "printer_connected", "commerror_firmware",
-                 "webui_load", "startup"]:
+    for name in [
+        *expected,
+        "print_started",
+        "print_done",
+        "printer_connected",
+        "commerror_firmware",
+        "webui_load",
+        "startup",
+    ]:
         assert counts[name] == 1, (name, counts)
 
     for name, params in expected.items():
@@ -127,8 +188,11 @@ def test_online_print_job_and_fired_events_arrive_once(octoprint_factory, receiv
     assert connected["printer_port"] == "VIRTUAL" and connected["firmware_name"]
     # the throttle state fired before is attached, as the bundled plugin does
     assert params_of(by_event(receiver, "commerror_firmware")[0]) == {
-        "commerror_text": error["error"], "throttled_now": "True", "throttled_past": "True",
-        "throttled_mask": str(0x50005)}
+        "commerror_text": error["error"],
+        "throttled_now": "True",
+        "throttled_past": "True",
+        "throttled_mask": str(0x50005),
+    }
     assert params_of(by_event(receiver, "webui_load")[0]) == browser
     pong = by_event(receiver, "pong")[0]
     assert pong["method"] == "POST" and pong["params"]["version"].startswith("1.")
@@ -182,9 +246,9 @@ def test_sigkill_while_offline_loses_nothing(octoprint_factory, receiver):
     server.start()
     receiver.start()
     for name in names:
-        assert receiver.wait_for(
-            lambda reqs, n=name: any(r["params"].get("event_id") == ids[n] for r in reqs)
-        ), f"{name} lost after SIGKILL"
+        assert receiver.wait_for(lambda reqs, n=name: any(r["params"].get("event_id") == ids[n] for r in reqs)), (
+            f"{name} lost after SIGKILL"
+        )
     arrived = Counter(r["params"]["event_id"] for r in receiver.requests if r["event"] == "enable_plugin")
     assert set(arrived) == set(ids.values())
     assert max(arrived.values()) <= 2  # at most one duplicate per crash
@@ -231,9 +295,19 @@ def test_bad_config_yaml_value_is_a_visible_error_and_events_stay_queued(octopri
 
 def test_bad_setting_through_the_api_keeps_the_old_value(octoprint_factory, receiver):
     server = octoprint_factory()
-    response = server.api("POST", "/api/settings", json={"plugins": {"tracking_queued": {
-        "queue": {"max_records": "lots"}, "retry": {"max_delay": -1}, "events": {"slicing": False},
-    }}})
+    response = server.api(
+        "POST",
+        "/api/settings",
+        json={
+            "plugins": {
+                "tracking_queued": {
+                    "queue": {"max_records": "lots"},
+                    "retry": {"max_delay": -1},
+                    "events": {"slicing": False},
+                }
+            }
+        },
+    )
     assert response.status_code == 200
     settings = server.api("GET", "/api/settings").json()["plugins"]["tracking_queued"]
     assert settings["queue"]["max_records"] == 10000
@@ -242,7 +316,9 @@ def test_bad_setting_through_the_api_keeps_the_old_value(octoprint_factory, rece
     errors = status(server)["settings_errors"]
     assert any("queue.max_records" in e for e in errors) and any("retry.max_delay" in e for e in errors)
     # the restricted paths cannot be changed through the API at all
-    server.api("POST", "/api/settings", json={"plugins": {"tracking_queued": {"server": "http://127.0.0.1:1/{id}/{event}"}}})
+    server.api(
+        "POST", "/api/settings", json={"plugins": {"tracking_queued": {"server": "http://127.0.0.1:1/{id}/{event}"}}}
+    )
     assert server.plugin_settings()["server"] == receiver.url_template
 
 
@@ -255,8 +331,10 @@ def test_offline_verdict_holds_sending_and_online_wakes_the_worker(octoprint_fac
     port = probe.getsockname()[1]
     check = {"enabled": True, "host": "127.0.0.1", "port": port, "name": "", "interval": 3600}
     # Long retry delays: a delivery within the test's timeouts can only come from a wake-up.
-    server = octoprint_factory(plugin_settings={"retry": {"initial_delay": 600, "max_delay": 600}},
-                               extra_config={"server": {"onlineCheck": check}})
+    server = octoprint_factory(
+        plugin_settings={"retry": {"initial_delay": 600, "max_delay": 600}},
+        extra_config={"server": {"onlineCheck": check}},
+    )
     assert receiver.wait_event("startup")
 
     def recheck(interval):  # a changed check setting makes OctoPrint check at once

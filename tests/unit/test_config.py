@@ -3,24 +3,30 @@ import pytest
 from octoprint_tracking_queued import config
 
 
-@pytest.mark.parametrize("update,errors", [
-    ({"server": "file:///etc/passwd"}, ["server: must be an http:// or https:// URL"]),
-    ({"server": "javascript:alert(1)//{id}{event}"}, ["server: must be an http:// or https:// URL"]),
-    ({"server": "https://example.com/track/{event}/"}, ["server: must contain both {id} and {event}"]),
-    ({"server": "https://example.com/{id}/{event}/{x}"}, ["server: may contain no placeholders but {id} and {event}"]),
-    ({"ping": -5}, ["ping: must be between 60 and 604800, got -5"]),
-    ({"ping": 0}, ["ping: must be between 60 and 604800, got 0"]),
-    ({"ping": 10**12}, ["ping: must be between 60 and 604800, got 1000000000000"]),
-    ({"ping": "abc"}, ["ping: must be a whole number, got 'abc'"]),
-    ({"ping": True}, ["ping: must be a whole number, got bool"]),
-    ({"events": {"slicing": "yes"}}, ["events.slicing: must be true or false, got 'yes'"]),
-    ({"queue": {"max_records": 1}}, ["queue.max_records: must be between 10 and 1000000, got 1"]),
-    ({"retry": {"initial_delay": float("nan")}}, ["retry.initial_delay: must be between 0.01 and 86400 seconds"]),
-    ({"enabled": "true"}, ["enabled: must be true or false, got 'true'"]),
-    ({"unique_id": "x"}, ["unique_id: must be a text of 8 to 64 characters"]),
-    ({"unique_id": "../../etc/passwd"}, ["unique_id: may contain only letters, digits and dashes"]),
-    ({"bogus": 1}, ["bogus: unknown setting"]),
-])
+@pytest.mark.parametrize(
+    "update,errors",
+    [
+        ({"server": "file:///etc/passwd"}, ["server: must be an http:// or https:// URL"]),
+        ({"server": "javascript:alert(1)//{id}{event}"}, ["server: must be an http:// or https:// URL"]),
+        ({"server": "https://example.com/track/{event}/"}, ["server: must contain both {id} and {event}"]),
+        (
+            {"server": "https://example.com/{id}/{event}/{x}"},
+            ["server: may contain no placeholders but {id} and {event}"],
+        ),
+        ({"ping": -5}, ["ping: must be between 60 and 604800, got -5"]),
+        ({"ping": 0}, ["ping: must be between 60 and 604800, got 0"]),
+        ({"ping": 10**12}, ["ping: must be between 60 and 604800, got 1000000000000"]),
+        ({"ping": "abc"}, ["ping: must be a whole number, got 'abc'"]),
+        ({"ping": True}, ["ping: must be a whole number, got bool"]),
+        ({"events": {"slicing": "yes"}}, ["events.slicing: must be true or false, got 'yes'"]),
+        ({"queue": {"max_records": 1}}, ["queue.max_records: must be between 10 and 1000000, got 1"]),
+        ({"retry": {"initial_delay": float("nan")}}, ["retry.initial_delay: must be between 0.01 and 86400 seconds"]),
+        ({"enabled": "true"}, ["enabled: must be true or false, got 'true'"]),
+        ({"unique_id": "x"}, ["unique_id: must be a text of 8 to 64 characters"]),
+        ({"unique_id": "../../etc/passwd"}, ["unique_id: may contain only letters, digits and dashes"]),
+        ({"bogus": 1}, ["bogus: unknown setting"]),
+    ],
+)
 def test_bad_values_are_refused_with_a_reason(update, errors):
     clean, found = config.clean_update(update)
     assert clean == {}
@@ -28,14 +34,24 @@ def test_bad_values_are_refused_with_a_reason(update, errors):
 
 
 def test_good_values_pass_cleaned():
-    clean, errors = config.clean_update({
-        "enabled": True, "ping": "120", "server": " http://127.0.0.1:1/track/{id}/{event}/ ",
-        "events": {"slicing": False}, "queue": {"max_records": 50.0}, "retry": {"initial_delay": "0.5"},
-    })
+    clean, errors = config.clean_update(
+        {
+            "enabled": True,
+            "ping": "120",
+            "server": " http://127.0.0.1:1/track/{id}/{event}/ ",
+            "events": {"slicing": False},
+            "queue": {"max_records": 50.0},
+            "retry": {"initial_delay": "0.5"},
+        }
+    )
     assert errors == []
     assert clean == {
-        "enabled": True, "ping": 120, "server": "http://127.0.0.1:1/track/{id}/{event}/",
-        "events": {"slicing": False}, "queue": {"max_records": 50}, "retry": {"initial_delay": 0.5},
+        "enabled": True,
+        "ping": 120,
+        "server": "http://127.0.0.1:1/track/{id}/{event}/",
+        "events": {"slicing": False},
+        "queue": {"max_records": 50},
+        "retry": {"initial_delay": 0.5},
     }
 
 
@@ -46,14 +62,23 @@ def test_mixed_update_keeps_the_good_part():
 
 
 def test_resolve_replaces_bad_config_values_by_defaults():
-    resolved, errors = config.resolve({"server": "ftp://x/{id}/{event}", "ping": 30, "events": {"pong": False},
-                                      "retry": {"initial_delay": 100, "max_delay": 10}})
+    resolved, errors = config.resolve(
+        {
+            "server": "ftp://x/{id}/{event}",
+            "ping": 30,
+            "events": {"pong": False},
+            "retry": {"initial_delay": 100, "max_delay": 10},
+        }
+    )
     assert resolved["server"] == config.DEFAULT_SERVER
     assert resolved["ping"] == 900
     assert resolved["events"]["pong"] is False and resolved["events"]["startup"] is True
     assert resolved["retry"] == config.DEFAULTS["retry"]
     assert [e.split(":")[0] for e in errors] == [
-        "plugins.tracking_queued.server", "plugins.tracking_queued.ping", "plugins.tracking_queued.retry.initial_delay"]
+        "plugins.tracking_queued.server",
+        "plugins.tracking_queued.ping",
+        "plugins.tracking_queued.retry.initial_delay",
+    ]
 
 
 def test_resolve_of_defaults_is_clean():
@@ -62,8 +87,11 @@ def test_resolve_of_defaults_is_clean():
 
 
 def test_server_and_ping_only_from_config_yaml():
-    clean, errors = config.clean_update({"server": "http://127.0.0.1:1/{id}/{event}", "ping": 120, "enabled": True},
-                                        from_api=True)
+    clean, errors = config.clean_update(
+        {"server": "http://127.0.0.1:1/{id}/{event}", "ping": 120, "enabled": True}, from_api=True
+    )
     assert clean == {"enabled": True}
-    assert errors == ["plugins.tracking_queued.server: can only be changed in config.yaml",
-                      "plugins.tracking_queued.ping: can only be changed in config.yaml"]
+    assert errors == [
+        "plugins.tracking_queued.server: can only be changed in config.yaml",
+        "plugins.tracking_queued.ping: can only be changed in config.yaml",
+    ]

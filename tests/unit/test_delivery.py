@@ -15,8 +15,13 @@ NOW = 1_700_000_000.0
 
 
 def record(event="print_done", post=False):
-    return {"id": "abc123", "event": event, "params": {"origin": "local", "elapsed": 12, "ok": True},
-            "post": post, "created": 1_600_000_000.5}
+    return {
+        "id": "abc123",
+        "event": event,
+        "params": {"origin": "local", "elapsed": 12, "ok": True},
+        "post": post,
+        "created": 1_600_000_000.5,
+    }
 
 
 @pytest.fixture
@@ -35,8 +40,11 @@ def test_200_delivers_get_with_event_time_and_id(httpserver, delivery):
     assert delivery.send(record(), template(httpserver), UID) == Delivered(200)
     request, _ = httpserver.log[0]
     assert parse_qs(request.query_string.decode()) == {
-        "origin": ["local"], "elapsed": ["12"], "ok": ["True"],
-        "event_time": ["1600000000"], "event_id": ["abc123"],
+        "origin": ["local"],
+        "elapsed": ["12"],
+        "ok": ["True"],
+        "event_time": ["1600000000"],
+        "event_id": ["abc123"],
     }
     assert b"+" not in request.query_string
     assert request.headers["User-Agent"] == "OctoPrint/test"
@@ -49,14 +57,17 @@ def test_pong_is_posted_as_form_body(httpserver, delivery):
     assert parse_qs(request.get_data(as_text=True))["event_id"] == ["abc123"]
 
 
-@pytest.mark.parametrize("status,outcome", [
-    (400, Rejected("HTTP 400")),
-    (404, Rejected("HTTP 404")),
-    (500, Retry("HTTP 500")),
-    (503, Retry("HTTP 503")),
-    (408, Retry("HTTP 408")),
-    (425, Retry("HTTP 425")),
-])
+@pytest.mark.parametrize(
+    "status,outcome",
+    [
+        (400, Rejected("HTTP 400")),
+        (404, Rejected("HTTP 404")),
+        (500, Retry("HTTP 500")),
+        (503, Retry("HTTP 503")),
+        (408, Retry("HTTP 408")),
+        (425, Retry("HTTP 425")),
+    ],
+)
 def test_status_codes(httpserver, delivery, status, outcome):
     httpserver.expect_request(f"/track/{UID}/print_done/").respond_with_data("x", status=status)
     assert delivery.send(record(), template(httpserver), UID) == outcome
@@ -64,14 +75,16 @@ def test_status_codes(httpserver, delivery, status, outcome):
 
 def test_429_with_retry_after_seconds(httpserver, delivery):
     httpserver.expect_request(f"/track/{UID}/print_done/").respond_with_data(
-        "slow down", status=429, headers={"Retry-After": "120"})
+        "slow down", status=429, headers={"Retry-After": "120"}
+    )
     assert delivery.send(record(), template(httpserver), UID) == Retry("HTTP 429", 120.0)
 
 
 def test_503_with_retry_after_date(httpserver, delivery):
     when = email.utils.formatdate(NOW + 90, usegmt=True)
     httpserver.expect_request(f"/track/{UID}/print_done/").respond_with_data(
-        "maintenance", status=503, headers={"Retry-After": when})
+        "maintenance", status=503, headers={"Retry-After": when}
+    )
     assert delivery.send(record(), template(httpserver), UID) == Retry("HTTP 503", 90.0)
 
 
@@ -121,7 +134,8 @@ def test_connection_refused_retries_without_leaking_the_url(delivery):
 
 def test_redirect_loop_is_rejected(httpserver, delivery):
     httpserver.expect_request(f"/track/{UID}/print_done/").respond_with_response(
-        Response(status=302, headers={"Location": f"/track/{UID}/print_done/"}))
+        Response(status=302, headers={"Location": f"/track/{UID}/print_done/"})
+    )
     outcome = delivery.send(record(), template(httpserver), UID)
     assert isinstance(outcome, Rejected)
 

@@ -2,13 +2,19 @@ import os
 import sqlite3
 import time
 
-
 from octoprint_tracking_queued.queue import DB_FILE, TrackingQueue
 
 
 def rec(n, created=1000.0):
-    return {"id": f"r{n}", "event": "ping", "params": {"n": n}, "post": False, "created": created,
-            "attempts": 0, "last_error": None}
+    return {
+        "id": f"r{n}",
+        "event": "ping",
+        "params": {"n": n},
+        "post": False,
+        "created": created,
+        "attempts": 0,
+        "last_error": None,
+    }
 
 
 class Clock:

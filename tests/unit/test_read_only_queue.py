@@ -7,8 +7,15 @@ from octoprint_tracking_queued.queue import QueueMissing, TrackingQueue
 
 
 def rec(n):
-    return {"id": f"r{n}", "event": "ping", "params": {"n": n}, "post": False, "created": 1000.5 + n,
-            "attempts": 0, "last_error": None}
+    return {
+        "id": f"r{n}",
+        "event": "ping",
+        "params": {"n": n},
+        "post": False,
+        "created": 1000.5 + n,
+        "attempts": 0,
+        "last_error": None,
+    }
 
 
 def test_with_sent_params_adds_what_the_request_carries():

@@ -131,9 +131,7 @@ def test_cli_prints_and_logs_json_lines(tmp_path):
     try:
         # the first line is printed once the socket listens: no polling needed
         assert "listening" in proc.stdout.readline()
-        requests.get(
-            "http://127.0.0.1:%d/track/i/startup/" % port, params={"event_time": "1"}, timeout=5
-        )
+        requests.get("http://127.0.0.1:%d/track/i/startup/" % port, params={"event_time": "1"}, timeout=5)
         assert "startup" in proc.stdout.readline()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0

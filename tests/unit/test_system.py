@@ -14,9 +14,17 @@ def test_environment_payload_from_detection():
         "plugins": {"pi_support": {"model": "Raspberry Pi 4 Model B Rev 1.4", "octopi_version": "1.0.0"}},
     }
     assert system.environment_payload(env, "1.11.8") == {
-        "version": "1.11.8", "os": "linux", "platform": "linux", "bits": 64, "python": "3.11.2",
-        "pip": "23.0", "cores": 4, "freq": 1800.0, "ram": 8000000000,
-        "pi_model": "Raspberry Pi 4 Model B Rev 1.4", "octopi_version": "1.0.0",
+        "version": "1.11.8",
+        "os": "linux",
+        "platform": "linux",
+        "bits": 64,
+        "python": "3.11.2",
+        "pip": "23.0",
+        "cores": 4,
+        "freq": 1800.0,
+        "ram": 8000000000,
+        "pi_model": "Raspberry Pi 4 Model B Rev 1.4",
+        "octopi_version": "1.0.0",
     }
 
 
@@ -25,12 +33,23 @@ def test_environment_payload_tolerates_missing_detection():
     assert system.environment_payload({"os": "weird"}, "1") == {"version": "1"}
 
 
-@pytest.mark.parametrize("output,expected", [
-    ("throttled=0x0\n", dict(raw_value=0, current_issue=False, past_issue=False)),
-    ("throttled=0x50005\n", dict(raw_value=0x50005, current_issue=True, past_issue=True,
-                                 current_undervoltage=True, past_undervoltage=True)),
-    ("throttled=0x20000\n", dict(raw_value=0x20000, current_issue=False, past_issue=True, past_overheat=True)),
-])
+@pytest.mark.parametrize(
+    "output,expected",
+    [
+        ("throttled=0x0\n", dict(raw_value=0, current_issue=False, past_issue=False)),
+        (
+            "throttled=0x50005\n",
+            dict(
+                raw_value=0x50005,
+                current_issue=True,
+                past_issue=True,
+                current_undervoltage=True,
+                past_undervoltage=True,
+            ),
+        ),
+        ("throttled=0x20000\n", dict(raw_value=0x20000, current_issue=False, past_issue=True, past_overheat=True)),
+    ],
+)
 def test_parse_vcgencmd(output, expected):
     state = system.parse_vcgencmd(output)
     for key, value in expected.items():

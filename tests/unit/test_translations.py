@@ -11,11 +11,18 @@ def test_pybabel_extracts_python_jinja_and_js_strings(tmp_path):
     pot = tmp_path / "messages.pot"
     subprocess.run(
         [sys.executable, "-m", "babel.messages.frontend", "extract", "-F", "babel.cfg", "-o", str(pot), "."],
-        cwd=REPO, check=True, capture_output=True, timeout=120,
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        timeout=120,
     )
     text = pot.read_text(encoding="utf-8")
-    for source in ("octoprint_tracking_queued/__init__.py", "octoprint_tracking_queued/cli.py",
-                   "templates/tracking_queued_settings.jinja2", "templates/tracking_queued_wizard.jinja2",
-                   "static/js/tracking_queued.js"):
+    for source in (
+        "octoprint_tracking_queued/__init__.py",
+        "octoprint_tracking_queued/cli.py",
+        "templates/tracking_queued_settings.jinja2",
+        "templates/tracking_queued_wizard.jinja2",
+        "static/js/tracking_queued.js",
+    ):
         assert source in text, f"no strings extracted from {source}"
     assert 'msgid "Anonymous Usage Tracking (Queued)"' in text

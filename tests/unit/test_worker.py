@@ -28,8 +28,15 @@ class Server:
 
 
 def rec(n):
-    return {"id": f"r{n}", "event": "ping", "params": {"n": n}, "post": False, "created": 1.0,
-            "attempts": 0, "last_error": None}
+    return {
+        "id": f"r{n}",
+        "event": "ping",
+        "params": {"n": n},
+        "post": False,
+        "created": 1.0,
+        "attempts": 0,
+        "last_error": None,
+    }
 
 
 @pytest.fixture

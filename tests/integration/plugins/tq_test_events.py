@@ -17,7 +17,6 @@ import threading
 import time
 
 import flask
-
 import octoprint.plugin
 from octoprint.access.permissions import Permissions
 
@@ -99,9 +98,7 @@ class TqTestEventsPlugin(
 
     def on_event(self, event, payload):
         with self._seen_lock:
-            self._seen.append(
-                {"event": event, "payload": _json_safe(payload), "time": time.time()}
-            )
+            self._seen.append({"event": event, "payload": _json_safe(payload), "time": time.time()})
 
 
 __plugin_name__ = "TrackingQueued test events"
