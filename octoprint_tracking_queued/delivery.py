@@ -68,7 +68,8 @@ def retry_after(value: Optional[str], now: float) -> Optional[float]:
 def request_params(record: dict) -> dict:
     """Exactly what is sent: the record's params plus its original time and id."""
     params = dict(record.get("params") or {})
-    params["event_time"] = int(record.get("created") or 0)
+    # The queue knows when the event really happened (clock.py); a bare record has only its wall clock.
+    params["event_time"] = int(record.get("event_time") or record.get("created") or 0)
     params["event_id"] = record.get("id")
     return params
 

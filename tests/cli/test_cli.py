@@ -18,6 +18,7 @@ from werkzeug import Response
 
 from octoprint_tracking_queued.lock import QueueLock
 from octoprint_tracking_queued.queue import TrackingQueue
+from tests.unit.fakes import FakeClocks
 
 OCTOPRINT = [sys.executable, "-m", "octoprint"]
 UNIQUE_ID = "cli-test-0000-1111"
@@ -55,12 +56,17 @@ class Basedir:
 
     def fill(self, pending: int, failed: int = 0) -> None:
         """`failed` dead-lettered records f0.. first, then `pending` records id0.."""
-        queue = TrackingQueue(str(self.data))
+        # Queued in an earlier boot whose clock was right: each record is sent with its
+        # `created` time, one second apart.
+        clocks = FakeClocks(wall=CREATED, mono=100.0, boot="an-earlier-boot")
+        clocks.kernel_synced = True
+        queue = TrackingQueue(str(self.data), clocks=clocks)
         for n in range(failed):
             queue.put(dict(record(n), id=f"f{n}"))
             queue.reject(queue.next(), "HTTP 400")
         for n in range(pending):
             queue.put(record(n))
+            clocks.advance(1)
         queue.close()
 
     def queue(self) -> TrackingQueue:

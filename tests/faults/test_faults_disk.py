@@ -27,7 +27,7 @@ def rec(n: int, size: int = 0) -> dict:
     params = {"n": n, "blob": "x" * size} if size else {"n": n}
     return {
         "id": f"event-{n:05d}",
-        "event": "ping",
+        "event": "print_done",
         "params": params,
         "post": False,
         "created": 1_700_000_000.0,
@@ -36,15 +36,13 @@ def rec(n: int, size: int = 0) -> dict:
     }
 
 
-def fill_disk(q: TrackingQueue) -> int:
+def fill_disk(q: TrackingQueue) -> None:
     """Caps the file at its current size (both connections see the same file)."""
-    pages = q._q._putter.execute("PRAGMA page_count").fetchone()[0]
-    q._q._putter.execute(f"PRAGMA max_page_count = {pages}")
-    return pages
+    q.cap_file(0)
 
 
 def free_disk(q: TrackingQueue) -> None:
-    q._q._putter.execute("PRAGMA max_page_count = 1073741823")
+    q.cap_file(None)
 
 
 def messages(caplog, text: str) -> int:

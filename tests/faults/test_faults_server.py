@@ -65,7 +65,7 @@ PERMANENT = {
 def rec(n: int) -> dict:
     return {
         "id": f"event-{n:04d}",
-        "event": "ping",
+        "event": "print_done",
         "params": {"n": n},
         "post": False,
         "created": NOW,

@@ -1,14 +1,14 @@
 import os
 import sqlite3
-import time
 
 from octoprint_tracking_queued.queue import DB_FILE, TrackingQueue
+from tests.unit.fakes import FakeClocks
 
 
 def rec(n, created=1000.0):
     return {
         "id": f"r{n}",
-        "event": "ping",
+        "event": "print_done",
         "params": {"n": n},
         "post": False,
         "created": created,
@@ -97,12 +97,12 @@ def test_max_records_drops_oldest_and_counts(tmp_path):
 
 
 def test_max_age_drops_old_records(tmp_path):
-    clock = Clock(time.time())  # rows are stamped with the real time they were stored
-    q = TrackingQueue(str(tmp_path), max_age_days=1, clock=clock)
+    clocks = FakeClocks()
+    q = TrackingQueue(str(tmp_path), max_age_days=1, clocks=clocks)
     q.put(rec(1))
     q.put(rec(2))
     assert q.expire() == 0
-    clock.now += 2 * 86400
+    clocks.advance(2 * 86400)
     assert q.expire() == 2
     assert q.stats()["dropped_age"] == 2
     assert q.next() is None
@@ -160,15 +160,14 @@ def test_foreign_schema_is_moved_aside(tmp_path):
 def test_disk_full_is_counted_and_recovers(tmp_path, caplog):
     q = TrackingQueue(str(tmp_path))
     q.put(rec(0))
-    page_count = q._q._putter.execute("PRAGMA page_count").fetchone()[0]
-    q._q._putter.execute(f"PRAGMA max_page_count = {page_count}")
+    q.cap_file(0)
     big = rec(1)
     big["params"]["blob"] = "x" * 20000
     assert q.put(big) is False
     assert q.put(big) is False
     assert q.stats()["store_error"]
     assert sum("Cannot store" in r.message for r in caplog.records) == 1
-    q._q._putter.execute("PRAGMA max_page_count = 1073741823")
+    q.cap_file(None)
     assert q.put(rec(2))
     stats = q.stats()
     assert stats["store_error"] is None

@@ -9,7 +9,7 @@ from octoprint_tracking_queued.queue import QueueMissing, TrackingQueue
 def rec(n):
     return {
         "id": f"r{n}",
-        "event": "ping",
+        "event": "print_done",
         "params": {"n": n},
         "post": False,
         "created": 1000.5 + n,
@@ -31,10 +31,12 @@ def test_read_only_queue_reads_without_touching_in_flight_rows(tmp_path):
     in_flight = owner.next()
     reader = TrackingQueue(str(tmp_path), read_only=True)
     try:
+        # In flight is the owner's memory, never written: a reader sees every row pending.
         stats = reader.stats()
-        assert (stats["pending"], stats["in_flight"]) == (2, 1)
+        assert (stats["pending"], stats["in_flight"]) == (3, 0)
         page = reader.page("pending", 0, 10)
-        assert [(r["id"], r["status"]) for r in page] == [("r0", "in_flight"), ("r1", "pending"), ("r2", "pending")]
+        assert [(r["id"], r["status"]) for r in page] == [("r0", "pending"), ("r1", "pending"), ("r2", "pending")]
+        assert owner.stats()["in_flight"] == 1
         with pytest.raises(sqlite3.OperationalError):
             reader.clear("all")
     finally:

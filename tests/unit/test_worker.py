@@ -30,7 +30,7 @@ class Server:
 def rec(n):
     return {
         "id": f"r{n}",
-        "event": "ping",
+        "event": "print_done",
         "params": {"n": n},
         "post": False,
         "created": 1.0,
