@@ -10,9 +10,10 @@ import logging
 import random
 import threading
 import time
+from collections import Counter
 from typing import Any, Callable, Optional
 
-from .delivery import Delivered, Outcome, Rejected, Retry
+from .delivery import Delivered, Outcome, Rejected, Retry, request_params
 from .queue import Entry, TrackingQueue
 
 logger = logging.getLogger("octoprint.plugins.tracking_queued.worker")
@@ -27,6 +28,10 @@ IDLE_WAIT = 300.0
 STOP_TIMEOUT = 3.0
 # Reasons a flush may override: the connectivity check can be wrong, the user's choice not.
 FLUSH_OVERRIDES = {"offline"}
+# A backlog drain logs its first records one by one, then one summary line at its end.
+LOG_EACH = 5
+# What the worker goes by: OctoPrint's connectivity check, or a delivery that proved it wrong.
+ONLINE, OFFLINE, REACHABLE = "online", "offline", "reachable"
 
 SendFn = Callable[[dict], Outcome]
 BlockedFn = Callable[[], Optional[tuple[str, str]]]
@@ -77,6 +82,11 @@ class Worker:
         self._failures = 0
         self._next_attempt = 0.0  # monotonic
         self._next_expire = 0.0
+        # OctoPrint's check can say offline while the server is reachable (a blocked DNS
+        # port): then one record is tried every max_delay, and a success is believed.
+        self._next_probe = 0.0
+        self.connectivity = ONLINE
+        self._drain: Counter = Counter()  # events delivered since the queue last ran dry
         self.state = "idle"
         self.reason: Optional[str] = None
         self.last_error: Optional[str] = None
@@ -124,6 +134,7 @@ class Worker:
             "last_error": self.last_error,
             "last_error_at": self.last_error_at,
             "last_success_at": self.last_success_at,
+            "connectivity": self.connectivity,
             "alive": self.alive,
         }
 
@@ -139,6 +150,7 @@ class Worker:
                 timeout = self._fail("internal error", None)
             if timeout != 0:
                 self._wake.wait(timeout)
+        self._end_drain()
         self._set_state("stopped")
 
     def _set_state(self, state: str, reason: Optional[str] = None) -> None:
@@ -165,32 +177,35 @@ class Worker:
         now = self._clock()
         if now >= self._next_expire:
             self._next_expire = now + EXPIRE_EVERY
+            self.queue.observe()
             if self.queue.expire():
                 self._on_change()
-        blocked = self._blocked()
-        if blocked and not (self._flush and blocked[0] in FLUSH_OVERRIDES):
-            self._set_state(*blocked)
-            return BLOCKED_RECHECK.get(blocked[0], BLOCKED_WAIT)
-        if not self._flush and now < self._next_attempt:
-            self._set_state("backoff", self.last_error)
-            return self._next_attempt - now
+        wait = self._hold(now)
+        if wait is not None:
+            self._end_drain()
+            return wait
         entry = self.queue.next()
         if entry is None:
             self._flush = False
+            self._end_drain()
             self._set_state("idle")
             return IDLE_WAIT
         self._set_state("sending")
+        outgoing = entry.outgoing
         try:
-            outcome = self._send(entry.record)
+            outcome = self._send(outgoing)
         except Exception as error:  # a bug in sending must not lose the record
             logger.exception("Unexpected error while sending a tracking record")
             outcome = Retry(f"internal error: {type(error).__name__}")
         settle(self.queue, entry, outcome)
+        if self.connectivity != ONLINE:
+            self.connectivity = OFFLINE if isinstance(outcome, Retry) else REACHABLE
+            self._next_probe = now + self.max_delay
         if isinstance(outcome, Delivered):
             self._failures = 0
             self._next_attempt = 0.0
             self.last_success_at = self._wall()
-            logger.debug("Delivered tracking event %s", entry.record.get("event"))
+            self._log_delivery(outgoing)
             self._on_change()
             return 0
         if isinstance(outcome, Rejected):
@@ -198,5 +213,40 @@ class Worker:
             logger.warning("Tracking server refused event %s: %s", entry.record.get("event"), outcome.reason)
             self._on_change()
             return 0
+        self._end_drain()
         logger.info("Tracking event %s not delivered (%s), will retry", entry.record.get("event"), outcome.reason)
         return self._fail(outcome.reason, outcome.after)
+
+    def _hold(self, now: float) -> Optional[float]:
+        """Seconds to wait before the next record may go, or None to send now."""
+        blocked = self._blocked()
+        if blocked is None:
+            self.connectivity = ONLINE
+        elif blocked[0] == OFFLINE:
+            if self.connectivity == ONLINE:  # the verdict just turned: believe it for a while
+                self.connectivity = OFFLINE
+                self._next_probe = now + self.max_delay
+            if not (self._flush or self.connectivity == REACHABLE or now >= self._next_probe):
+                self._set_state(*blocked)
+                return min(BLOCKED_WAIT, self._next_probe - now)
+        elif not (self._flush and blocked[0] in FLUSH_OVERRIDES):
+            self._set_state(*blocked)
+            return BLOCKED_RECHECK.get(blocked[0], BLOCKED_WAIT)
+        if not self._flush and now < self._next_attempt:
+            self._set_state("backoff", self.last_error)
+            return self._next_attempt - now
+        return None
+
+    def _log_delivery(self, outgoing: dict) -> None:
+        """Every payload that leaves is in the log (never the URL or the instance id)."""
+        event = outgoing.get("event")
+        if sum(self._drain.values()) < LOG_EACH:
+            logger.info("Sent tracking event %s, payload: %r", event, request_params(outgoing))
+        self._drain[event] += 1
+
+    def _end_drain(self) -> None:
+        total = sum(self._drain.values())
+        if total > LOG_EACH:
+            kinds = ", ".join(f"{event} {count:,}" for event, count in sorted(self._drain.items()))
+            logger.info("Delivered %s queued tracking records: %s", f"{total:,}", kinds)
+        self._drain.clear()
