@@ -10,10 +10,10 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 # The harness's fixtures (octoprint_factory, receiver, outbound_guard, ...) come from
 # tests/conftest.py; the launch options keep Chromium on loopback.
-from tests.integration.browser import chromium_launch_options
-from tests.integration.fixtures import TEST_OUTPUT
-from tests.integration.guard import OutboundGuard
-from tests.integration.server import OctoPrintServer
+from tests.harness.browser import chromium_launch_options
+from tests.harness.fixtures import TEST_OUTPUT
+from tests.harness.guard import OutboundGuard
+from tests.harness.server import OctoPrintServer
 from tools.basedir import ADMIN_PASSWORD, ADMIN_USER
 
 SCREENSHOTS = TEST_OUTPUT / "screenshots"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import login, screenshot
-from tests.integration.server import OctoPrintServer
-from tests.integration.test_api import QUIET, wait_status
+from tests.harness.api import QUIET, wait_status
+from tests.harness.server import OctoPrintServer
 from tools.basedir import PLUGIN_ID
 from tools.receiver import respond
 

@@ -2,34 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import requests
 
-from octoprint_tracking_queued import config
-from tests.integration.server import OctoPrintServer, _poll
+from tests.harness.api import API, QUIET, status, wait_status
+from tests.harness.server import OctoPrintServer
 from tools.receiver import respond
 
-API = "/api/plugin/tracking_queued"
 BROWSER = {"browser_name": "Chromium", "browser_version": "120", "os_name": "Linux", "os_version": "6"}
-
-
-def status(server: OctoPrintServer) -> dict:
-    response = server.api("GET", API)
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-def wait_status(server: OctoPrintServer, check: Callable[[dict], bool], timeout: float = 20) -> dict:
-    seen: list = []
-
-    def probe() -> bool:
-        seen[:] = [status(server)]
-        return check(seen[0])
-
-    assert _poll(probe, timeout, interval=0.1), f"status never matched: {seen}"
-    return seen[0]
 
 
 def command(server: OctoPrintServer, name: str, **data: Any):
@@ -49,10 +31,6 @@ def anonymous_browser_post(server: OctoPrintServer, body: dict) -> requests.Resp
         session.get(server.url + "/", timeout=30)
         token = next(c.value for c in session.cookies if c.name.startswith("csrf_token"))
         return session.post(server.url + API, json=body, headers={"X-CSRF-Token": token}, timeout=30)
-
-
-# Only what the tests make: no startup, pong or achievement records racing them.
-QUIET = {"pong": 0, "events": {name: name == "webui_load" for name in config.EVENT_SWITCHES}}
 
 
 @pytest.fixture

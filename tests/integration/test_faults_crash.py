@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from .faults import FAST_RETRY, id_counts, prefill, seed, slow_ok, status
+from tests.harness.api import status
+from tests.harness.faults import FAST_RETRY, id_counts, prefill, seed, slow_ok
 
 BACKLOG = 2000
 KILLS = 10

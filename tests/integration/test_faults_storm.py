@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from .faults import FAST_RETRY, rss_bytes, status
+from tests.harness.api import status
+from tests.harness.faults import FAST_RETRY, rss_bytes
 
 STORM = 10_000
 CAP = 2_000

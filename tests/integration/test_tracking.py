@@ -11,7 +11,7 @@ from collections import Counter
 
 import pytest
 
-from tests.integration.server import _poll
+from tests.harness.server import _poll
 
 pytestmark = pytest.mark.integration
 

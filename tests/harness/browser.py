@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import Any, Dict
 
-from tests.integration.guard import OutboundGuard
+from tests.harness.guard import OutboundGuard
 from tools.basedir import OFFLINE_URL
 
 DEFAULT_CHROMIUM = "/usr/bin/chromium"

@@ -14,9 +14,9 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional
 
 import pytest
 
-from tests.integration.browser import chromium_launch_options
-from tests.integration.guard import OutboundGuard
-from tests.integration.server import OctoPrintServer, free_port
+from tests.harness.browser import chromium_launch_options
+from tests.harness.guard import OutboundGuard
+from tests.harness.server import OctoPrintServer, free_port
 from tools.basedir import deep_merge
 from tools.receiver import Receiver
 
@@ -34,15 +34,6 @@ def default_plugin_settings(receiver: Receiver) -> Dict[str, Any]:
         "pong": 86400,
         "retry": {"initial_delay": 0.2, "max_delay": 1.0},
     }
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: List[pytest.Item]) -> None:
-    # Everything under tests/integration starts a server: mark it so
-    # `pytest -m "not integration"` gives a quick unit-only run.
-    here = Path(__file__).resolve().parent
-    for item in items:
-        if here in Path(item.path).resolve().parents:
-            item.add_marker(pytest.mark.integration)
 
 
 @pytest.hookimpl(hookwrapper=True)

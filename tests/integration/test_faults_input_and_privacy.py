@@ -3,9 +3,9 @@ API and our API; and privacy of everything the tracking server receives."""
 
 from __future__ import annotations
 
+from tests.harness.api import status
+from tests.harness.faults import FAST_RETRY
 from tools.basedir import ADMIN_API_KEY, PLUGIN_ID, USER_API_KEY
-
-from .faults import FAST_RETRY, status
 
 SECRET_FILE = "alice-secret-benchy"
 SECRET_DIR = "/home/alice/prints"

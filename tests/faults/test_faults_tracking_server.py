@@ -15,8 +15,7 @@ import pytest
 from octoprint_tracking_queued.delivery import MAX_RETRY_AFTER, Delivered, Delivery, Rejected, Retry
 from octoprint_tracking_queued.queue import TrackingQueue
 from octoprint_tracking_queued.worker import Worker
-
-from .faultserver import (
+from tests.harness.faultserver import (
     FaultServer,
     answer,
     closed_port,

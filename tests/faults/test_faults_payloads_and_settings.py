@@ -14,8 +14,7 @@ import pytest
 from octoprint_tracking_queued import config, records
 from octoprint_tracking_queued.delivery import Delivered, Delivery
 from octoprint_tracking_queued.queue import TrackingQueue
-
-from .faultserver import FaultServer
+from tests.harness.faultserver import FaultServer
 
 UID = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
 EVENTS = [

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List
 
 from octoprint_tracking_queued.queue import TrackingQueue
-from tools.basedir import PLUGIN_ID
 
 # Fast retries so a refused or killed receiver costs the suite little time.
 FAST_RETRY = {"retry": {"initial_delay": 0.05, "max_delay": 0.5}}
@@ -51,12 +50,6 @@ def prefill(data_folder: Path, count: int, event: str = "backlog") -> List[str]:
 def id_counts(requests: Iterable[Dict[str, Any]]) -> collections.Counter:
     """How often the receiver saw each event_id."""
     return collections.Counter(r["params"].get("event_id") for r in requests)
-
-
-def status(server) -> Dict[str, Any]:
-    response = server.api("GET", f"/api/plugin/{PLUGIN_ID}")
-    response.raise_for_status()
-    return response.json()
 
 
 def rss_bytes(pid: int) -> int:
