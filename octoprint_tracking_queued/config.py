@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 import string
 from typing import Any, Mapping
 from urllib.parse import urlsplit
@@ -115,12 +116,17 @@ def validate_server(value: Any) -> str:
     return value
 
 
+_UNIQUE_ID = re.compile(r"[0-9a-f]+(?:-[0-9a-f]+)*")
+
+
 def validate_unique_id(value: Any) -> str:
+    # The public tracking server takes only lowercase hex digits and dashes in the path
+    # (a UUID4 as generated); anything else would be refused there, for ever.
     if not isinstance(value, str) or not 8 <= len(value.strip()) <= 64:
         raise SettingError("unique_id", "must be a text of 8 to 64 characters")
     value = value.strip()
-    if not all(c.isalnum() or c == "-" for c in value):
-        raise SettingError("unique_id", "may contain only letters, digits and dashes")
+    if not _UNIQUE_ID.fullmatch(value):
+        raise SettingError("unique_id", "may contain only lowercase hexadecimal digits and dashes, like a UUID")
     return value
 
 

@@ -23,7 +23,7 @@ from octoprint_tracking_queued import config
         ({"retry": {"initial_delay": float("nan")}}, ["retry.initial_delay: must be between 0.01 and 86400 seconds"]),
         ({"enabled": "true"}, ["enabled: must be true or false, got 'true'"]),
         ({"unique_id": "x"}, ["unique_id: must be a text of 8 to 64 characters"]),
-        ({"unique_id": "../../etc/passwd"}, ["unique_id: may contain only letters, digits and dashes"]),
+        ({"unique_id": "../../etc/passwd"}, ["unique_id: may contain only lowercase hexadecimal digits and dashes, like a UUID"]),
         ({"bogus": 1}, ["bogus: unknown setting"]),
     ],
 )
@@ -95,3 +95,22 @@ def test_server_and_ping_only_from_config_yaml():
         "plugins.tracking_queued.server: can only be changed in config.yaml",
         "plugins.tracking_queued.ping: can only be changed in config.yaml",
     ]
+
+
+@pytest.mark.parametrize(
+    "value, ok",
+    [
+        ("6f1c9a3e-2b7d-4c1a-9e8f-0a1b2c3d4e5f", True),  # a UUID4 as generated
+        ("0123456789abcdef", True),
+        ("6F1C9A3E-2B7D-4C1A-9E8F-0A1B2C3D4E5F", False),  # the server takes lowercase only
+        ("my-printer-01", False),
+        ("abc--def01", False),
+        ("-abcdef012", False),
+    ],
+)
+def test_unique_id_is_in_the_tracking_servers_form(value, ok):
+    if ok:
+        assert config.validate_unique_id(value) == value
+    else:
+        with pytest.raises(config.SettingError):
+            config.validate_unique_id(value)

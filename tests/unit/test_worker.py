@@ -1,3 +1,4 @@
+import logging
 import threading
 
 import pytest
@@ -171,3 +172,40 @@ def test_thread_wakes_on_put_and_stops_quickly(queue):
     finally:
         assert worker.stop(timeout=3)
     assert not worker.alive and worker.state == "stopped"
+
+
+def test_each_sent_payload_is_logged_then_a_drain_is_summarised(queue, caplog):
+    caplog.set_level(logging.INFO, logger="octoprint.plugins.tracking_queued.worker")
+    queue.put(rec(0))
+    worker, clock = make(queue, Server())
+    run_until_idle(worker, clock)
+    [line] = [r.getMessage() for r in caplog.records]
+    assert line.startswith("Sent tracking event print_done, payload: {'n': 0, 'event_time': ")
+    caplog.clear()
+    queue.put_many(rec(n) for n in range(1, 13))
+    queue.put({**rec(13), "event": "startup"})
+    run_until_idle(worker, clock)
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 6  # five records one by one, then the summary
+    assert all(line.startswith("Sent tracking event print_done") for line in lines[:5])
+    assert lines[5] == "Delivered 13 queued tracking records: print_done 12, startup 1"
+    assert all("r1" not in line or "event_id" in line for line in lines)  # params only, no URL or id
+
+
+def test_a_wrong_offline_verdict_is_probed_every_max_delay_and_a_success_believed(queue):
+    for n in range(3):
+        queue.put(rec(n))
+    server = Server(Retry("connection refused"))
+    worker, clock = make(queue, server, blocked=lambda: ("offline", "OctoPrint says offline"))
+    assert worker.run_once() == 300  # the verdict just turned: believed for max_delay (900 s)
+    assert server.got == [] and worker.status()["connectivity"] == "offline"
+    clock.now += 900
+    worker.run_once()  # one probe, which fails
+    assert server.got == [0] and worker.connectivity == "offline"
+    clock.now += 899
+    assert worker.run_once() > 0 and server.got == [0]
+    clock.now += 1
+    assert worker.run_once() == 0  # the next probe arrives: now it is believed reachable
+    assert worker.status()["connectivity"] == "reachable"
+    run_until_idle(worker, clock)
+    assert server.got == [0, 0, 1, 2]
