@@ -423,7 +423,13 @@ class TrackingQueuedPlugin(
 
     def get_assets(self) -> dict:
         return {
-            "js": ["js/tracking_queued.js"],
+            # one view model per file; the helpers first, the others use them
+            "js": [
+                "js/tracking_queued_helpers.js",
+                "js/tracking_queued_wizard.js",
+                "js/tracking_queued_settings.js",
+                "js/tracking_queued_webui.js",
+            ],
             "clientjs": ["clientjs/tracking_queued.js"],
             "css": ["css/tracking_queued.css"],
         }

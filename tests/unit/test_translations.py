@@ -22,7 +22,9 @@ def test_pybabel_extracts_python_jinja_and_js_strings(tmp_path):
         "octoprint_tracking_queued/cli.py",
         "templates/tracking_queued_settings.jinja2",
         "templates/tracking_queued_wizard.jinja2",
-        "static/js/tracking_queued.js",
+        "static/js/tracking_queued_helpers.js",
+        "static/js/tracking_queued_wizard.js",
+        "static/js/tracking_queued_settings.js",
     ):
         assert source in text, f"no strings extracted from {source}"
     assert 'msgid "Anonymous Usage Tracking (Queued)"' in text
