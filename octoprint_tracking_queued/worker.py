@@ -14,6 +14,7 @@ from typing import Any, Callable, Optional
 
 from .delivery import Delivered, Outcome, Rejected, Retry
 from .queue import Entry, TrackingQueue
+from .vocabulary import BACKOFF, IDLE, LOCKED, OFFLINE, SENDING, STOPPED
 
 logger = logging.getLogger("octoprint.plugins.tracking_queued.worker")
 
@@ -22,11 +23,11 @@ EXPIRE_EVERY = 60.0
 # how late the age cap is applied.
 BLOCKED_WAIT = 300.0
 # A command line flush holds the queue lock only briefly and cannot wake us.
-BLOCKED_RECHECK = {"locked": 5.0}
+BLOCKED_RECHECK = {LOCKED: 5.0}
 IDLE_WAIT = 300.0
 STOP_TIMEOUT = 3.0
 # Reasons a flush may override: the connectivity check can be wrong, the user's choice not.
-FLUSH_OVERRIDES = {"offline"}
+FLUSH_OVERRIDES = {OFFLINE}
 
 SendFn = Callable[[dict], Outcome]
 BlockedFn = Callable[[], Optional[tuple[str, str]]]
@@ -77,7 +78,7 @@ class Worker:
         self._failures = 0
         self._next_attempt = 0.0  # monotonic
         self._next_expire = 0.0
-        self.state = "idle"
+        self.state = IDLE
         self.reason: Optional[str] = None
         self.last_error: Optional[str] = None
         self.last_error_at: Optional[float] = None
@@ -114,7 +115,7 @@ class Worker:
 
     def status(self) -> dict[str, Any]:
         next_attempt = None
-        if self.state == "backoff":
+        if self.state == BACKOFF:
             next_attempt = self._wall() + max(0.0, self._next_attempt - self._clock())
         return {
             "state": self.state,
@@ -139,7 +140,7 @@ class Worker:
                 timeout = self._fail("internal error", None)
             if timeout != 0:
                 self._wake.wait(timeout)
-        self._set_state("stopped")
+        self._set_state(STOPPED)
 
     def _set_state(self, state: str, reason: Optional[str] = None) -> None:
         changed = (state, reason) != (self.state, self.reason)
@@ -155,7 +156,7 @@ class Worker:
         self._next_attempt = self._clock() + delay
         self._flush = False
         self.last_error, self.last_error_at = reason, self._wall()
-        self._set_state("backoff", reason)
+        self._set_state(BACKOFF, reason)
         return delay
 
     def run_once(self) -> Optional[float]:
@@ -172,14 +173,14 @@ class Worker:
             self._set_state(*blocked)
             return BLOCKED_RECHECK.get(blocked[0], BLOCKED_WAIT)
         if not self._flush and now < self._next_attempt:
-            self._set_state("backoff", self.last_error)
+            self._set_state(BACKOFF, self.last_error)
             return self._next_attempt - now
         entry = self.queue.next()
         if entry is None:
             self._flush = False
-            self._set_state("idle")
+            self._set_state(IDLE)
             return IDLE_WAIT
-        self._set_state("sending")
+        self._set_state(SENDING)
         try:
             outcome = self._send(entry.record)
         except Exception as error:  # a bug in sending must not lose the record
