@@ -16,7 +16,7 @@ from octoprint.events import Events
 from octoprint.util import RepeatedTimer
 from octoprint.util.version import get_octoprint_version_string
 
-from . import cli, config, policy, records, system
+from . import cli, config, policy, records, system, vocabulary
 from .delivery import Delivery, with_sent_params
 from .lock import QueueLock
 from .queue import SCOPES, TrackingQueue
@@ -420,6 +420,9 @@ class TrackingQueuedPlugin(
                 "mandatory": True,
             },
         ]
+
+    def get_template_vars(self) -> dict:
+        return vocabulary.template_vars(self._effective)
 
     def get_assets(self) -> dict:
         return {

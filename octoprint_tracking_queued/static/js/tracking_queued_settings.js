@@ -43,44 +43,27 @@ $(function () {
             return !!self.status().bundled_enabled;
         });
 
+        // {state: {text, css}} from the plugin (vocabulary.py), translated when the page was made
+        self.states = JSON.parse($("#tracking_queued_state").attr("data-states") || "{}");
+
+        self._state = function () {
+            var key = (self.status().worker || {}).state;
+            return _.has(self.states, key) ? self.states[key] : undefined;
+        };
+
         self.stateText = ko.pureComputed(function () {
             var worker = self.status().worker || {};
-            var reason = worker.reason || "";
-            switch (worker.state) {
-                case "sending":
-                    return gettext("Sending");
-                case "backoff":
-                    return _.sprintf(gettext("Backing off until %(time)s (%(reason)s)"), {
-                        time: worker.next_attempt
-                            ? moment.unix(worker.next_attempt).format("HH:mm:ss")
-                            : "-",
-                        reason: reason
-                    });
-                case "offline":
-                    return _.sprintf(gettext("Offline: %(reason)s"), {reason: reason});
-                case "disabled":
-                    return _.sprintf(gettext("Disabled: %(reason)s"), {reason: reason});
-                case "config_error":
-                    return _.sprintf(gettext("Not sending, configuration error: %(reason)s"), {
-                        reason: reason
-                    });
-                case "locked":
-                    return _.sprintf(gettext("Waiting: %(reason)s"), {reason: reason});
-                case "idle":
-                    return gettext("Idle: nothing to send");
-                case "stopped":
-                    return gettext("Stopped");
-                default:
-                    return "-";
-            }
+            var state = self._state();
+            if (!state) return "-";
+            return _.sprintf(state.text, {
+                reason: worker.reason || "",
+                time: worker.next_attempt ? moment.unix(worker.next_attempt).format("HH:mm:ss") : "-"
+            });
         });
 
         self.stateCss = ko.pureComputed(function () {
-            var state = (self.status().worker || {}).state;
-            if (state === "backoff" || state === "offline") return "text-warning";
-            if (state === "config_error" || state === "stopped") return "text-error";
-            if (state === "sending" || state === "idle") return "text-success";
-            return "muted";
+            var state = self._state();
+            return state ? state.css : "muted";
         });
 
         self.oldestText = ko.pureComputed(function () {
