@@ -16,7 +16,7 @@ from octoprint.events import Events
 from octoprint.util import RepeatedTimer
 from octoprint.util.version import get_octoprint_version_string
 
-from . import cli, config, policy, records, system
+from . import cli, config, policy, records, system, vocabulary
 from .delivery import Delivery, with_sent_params
 from .lock import QueueLock
 from .queue import SCOPES, TrackingQueue
@@ -421,9 +421,18 @@ class TrackingQueuedPlugin(
             },
         ]
 
+    def get_template_vars(self) -> dict:
+        return vocabulary.template_vars(self._effective)
+
     def get_assets(self) -> dict:
         return {
-            "js": ["js/tracking_queued.js"],
+            # one view model per file; the helpers first, the others use them
+            "js": [
+                "js/tracking_queued_helpers.js",
+                "js/tracking_queued_wizard.js",
+                "js/tracking_queued_settings.js",
+                "js/tracking_queued_webui.js",
+            ],
             "clientjs": ["clientjs/tracking_queued.js"],
             "css": ["css/tracking_queued.css"],
         }

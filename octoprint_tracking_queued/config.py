@@ -8,22 +8,12 @@ import string
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
+from . import vocabulary
+
 DEFAULT_SERVER = "https://tracking.octoprint.org/track/{id}/{event}/"
 
-EVENT_SWITCHES = (
-    "pong",
-    "startup",
-    "printjob",
-    "commerror",
-    "plugin",
-    "update",
-    "printer",
-    "printer_safety_check",
-    "throttled",
-    "achievements",
-    "slicing",
-    "webui_load",
-)
+# The settings keys of the event switches; their labels live next to them in `vocabulary`.
+EVENT_SWITCHES = tuple(key for key, _label in vocabulary.EVENT_SWITCHES)
 
 DEFAULTS: dict[str, Any] = {
     "enabled": None,

@@ -8,6 +8,7 @@ from typing import Any, Mapping, Optional
 from flask_babel import gettext
 
 from . import config
+from .vocabulary import CONFIG_ERROR, DISABLED
 
 DISABLE_VARIABLES = ("OCTOPRINT_DISABLE_TRACKING", "OCTOPRINT_TRACKING_DISABLED")
 
@@ -22,13 +23,13 @@ def send_blocker(
 ) -> Blocker:
     """Why nothing may be sent now (the user's choice, the environment, bad config), or None."""
     if enabled is not True:
-        return "disabled", gettext("Anonymous usage tracking is disabled in the settings.")
+        return DISABLED, gettext("Anonymous usage tracking is disabled in the settings.")
     for variable in DISABLE_VARIABLES:
         if environ.get(variable):
-            return "disabled", gettext("Sending is disabled by the environment variable %(name)s.", name=variable)
+            return DISABLED, gettext("Sending is disabled by the environment variable %(name)s.", name=variable)
     # Before the CI rule: a bad server in config.yaml falls back to the default one.
     if config_errors:
-        return "config_error", "; ".join(config_errors)
+        return CONFIG_ERROR, "; ".join(config_errors)
     if environ.get("CI") and effective["server"] == config.DEFAULT_SERVER:
-        return "disabled", gettext("Nothing is sent to the public tracking server on CI.")
+        return DISABLED, gettext("Nothing is sent to the public tracking server on CI.")
     return None

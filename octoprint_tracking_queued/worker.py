@@ -15,6 +15,7 @@ from typing import Any, Callable, Optional
 
 from .delivery import Delivered, Outcome, Rejected, Retry, request_params
 from .queue import Entry, TrackingQueue
+from .vocabulary import BACKOFF, IDLE, LOCKED, OFFLINE, SENDING, STOPPED
 
 logger = logging.getLogger("octoprint.plugins.tracking_queued.worker")
 
@@ -23,15 +24,15 @@ EXPIRE_EVERY = 60.0
 # how late the age cap is applied.
 BLOCKED_WAIT = 300.0
 # A command line flush holds the queue lock only briefly and cannot wake us.
-BLOCKED_RECHECK = {"locked": 5.0}
+BLOCKED_RECHECK = {LOCKED: 5.0}
 IDLE_WAIT = 300.0
 STOP_TIMEOUT = 3.0
 # Reasons a flush may override: the connectivity check can be wrong, the user's choice not.
-FLUSH_OVERRIDES = {"offline"}
+FLUSH_OVERRIDES = {OFFLINE}
 # A backlog drain logs its first records one by one, then one summary line at its end.
 LOG_EACH = 5
 # What the worker goes by: OctoPrint's connectivity check, or a delivery that proved it wrong.
-ONLINE, OFFLINE, REACHABLE = "online", "offline", "reachable"
+VERDICT_ONLINE, VERDICT_OFFLINE, VERDICT_REACHABLE = "online", "offline", "reachable"
 
 SendFn = Callable[[dict], Outcome]
 BlockedFn = Callable[[], Optional[tuple[str, str]]]
@@ -85,9 +86,9 @@ class Worker:
         # OctoPrint's check can say offline while the server is reachable (a blocked DNS
         # port): then one record is tried every max_delay, and a success is believed.
         self._next_probe = 0.0
-        self.connectivity = ONLINE
+        self.connectivity = VERDICT_ONLINE
         self._drain: Counter = Counter()  # events delivered since the queue last ran dry
-        self.state = "idle"
+        self.state = IDLE
         self.reason: Optional[str] = None
         self.last_error: Optional[str] = None
         self.last_error_at: Optional[float] = None
@@ -124,7 +125,7 @@ class Worker:
 
     def status(self) -> dict[str, Any]:
         next_attempt = None
-        if self.state == "backoff":
+        if self.state == BACKOFF:
             next_attempt = self._wall() + max(0.0, self._next_attempt - self._clock())
         return {
             "state": self.state,
@@ -151,7 +152,7 @@ class Worker:
             if timeout != 0:
                 self._wake.wait(timeout)
         self._end_drain()
-        self._set_state("stopped")
+        self._set_state(STOPPED)
 
     def _set_state(self, state: str, reason: Optional[str] = None) -> None:
         changed = (state, reason) != (self.state, self.reason)
@@ -167,7 +168,7 @@ class Worker:
         self._next_attempt = self._clock() + delay
         self._flush = False
         self.last_error, self.last_error_at = reason, self._wall()
-        self._set_state("backoff", reason)
+        self._set_state(BACKOFF, reason)
         return delay
 
     def run_once(self) -> Optional[float]:
@@ -188,9 +189,9 @@ class Worker:
         if entry is None:
             self._flush = False
             self._end_drain()
-            self._set_state("idle")
+            self._set_state(IDLE)
             return IDLE_WAIT
-        self._set_state("sending")
+        self._set_state(SENDING)
         outgoing = entry.outgoing
         try:
             outcome = self._send(outgoing)
@@ -198,8 +199,8 @@ class Worker:
             logger.exception("Unexpected error while sending a tracking record")
             outcome = Retry(f"internal error: {type(error).__name__}")
         settle(self.queue, entry, outcome)
-        if self.connectivity != ONLINE:
-            self.connectivity = OFFLINE if isinstance(outcome, Retry) else REACHABLE
+        if self.connectivity != VERDICT_ONLINE:
+            self.connectivity = VERDICT_OFFLINE if isinstance(outcome, Retry) else VERDICT_REACHABLE
             self._next_probe = now + self.max_delay
         if isinstance(outcome, Delivered):
             self._failures = 0
@@ -221,19 +222,19 @@ class Worker:
         """Seconds to wait before the next record may go, or None to send now."""
         blocked = self._blocked()
         if blocked is None:
-            self.connectivity = ONLINE
+            self.connectivity = VERDICT_ONLINE
         elif blocked[0] == OFFLINE:
-            if self.connectivity == ONLINE:  # the verdict just turned: believe it for a while
-                self.connectivity = OFFLINE
+            if self.connectivity == VERDICT_ONLINE:  # the verdict just turned: believe it for a while
+                self.connectivity = VERDICT_OFFLINE
                 self._next_probe = now + self.max_delay
-            if not (self._flush or self.connectivity == REACHABLE or now >= self._next_probe):
+            if not (self._flush or self.connectivity == VERDICT_REACHABLE or now >= self._next_probe):
                 self._set_state(*blocked)
                 return min(BLOCKED_WAIT, self._next_probe - now)
         elif not (self._flush and blocked[0] in FLUSH_OVERRIDES):
             self._set_state(*blocked)
             return BLOCKED_RECHECK.get(blocked[0], BLOCKED_WAIT)
         if not self._flush and now < self._next_attempt:
-            self._set_state("backoff", self.last_error)
+            self._set_state(BACKOFF, self.last_error)
             return self._next_attempt - now
         return None
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import login, screenshot
@@ -92,7 +94,9 @@ def test_pending_events_appear_live_and_flush_sends_them(octoprint_factory, rece
     rows = page.locator("#tracking_queued_records tr.tracking_queued_record")
     expect(rows).to_have_count(3)  # pushed by plugin messages: no reload
     expect(page.locator("#tracking_queued_pending")).to_have_text("3")
-    expect(page.locator("#tracking_queued_state")).to_contain_text("Backing off until")
+    expect(page.locator("#tracking_queued_state")).to_have_text(
+        re.compile(r"^Backing off until \d\d:\d\d:\d\d \(.+\)$")
+    )
 
     rows.first.click()
     params = page.locator("#tracking_queued_records tr.tracking_queued_params").first
@@ -131,3 +135,16 @@ def test_clear_asks_and_empties_the_failed_list(octoprint_factory, receiver, pag
     expect(page.locator("#tracking_queued_empty")).to_contain_text("No failed events")
     expect(page.locator("#tracking_queued_failed")).to_have_text("0")
     assert wait_status(server, lambda s: s["failed"] == 0)["cleared"] == 2
+
+
+def test_settings_words_come_from_the_plugin(octoprint_factory, receiver, page):
+    server = octoprint_factory(plugin_settings=QUIET)  # the harness pings once a day
+    login(page, server)
+    assert receiver.wait_event("webui_load", timeout=20)  # sent by the page-load view model
+    open_inspector(page)
+    expect(page.locator("#tracking_queued_ping")).to_have_text("Ping every day with the uptime (always on)")
+    expect(page.locator("#settings_plugin_tracking_queued input[data-bind^='checked: events.']")).to_have_count(12)
+    expect(page.locator("#settings_plugin_tracking_queued label", has_text="Web interface loaded")).to_be_visible()
+    state = page.locator("#tracking_queued_state")
+    expect(state).to_have_text("Idle: nothing to send")
+    expect(state).to_have_class(re.compile(r"\btext-success\b"))

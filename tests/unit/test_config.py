@@ -23,7 +23,10 @@ from octoprint_tracking_queued import config
         ({"retry": {"initial_delay": float("nan")}}, ["retry.initial_delay: must be between 0.01 and 86400 seconds"]),
         ({"enabled": "true"}, ["enabled: must be true or false, got 'true'"]),
         ({"unique_id": "x"}, ["unique_id: must be a text of 8 to 64 characters"]),
-        ({"unique_id": "../../etc/passwd"}, ["unique_id: may contain only lowercase hexadecimal digits and dashes, like a UUID"]),
+        (
+            {"unique_id": "../../etc/passwd"},
+            ["unique_id: may contain only lowercase hexadecimal digits and dashes, like a UUID"],
+        ),
         ({"bogus": 1}, ["bogus: unknown setting"]),
     ],
 )

@@ -1,108 +1,16 @@
 /*
- * Anonymous Usage Tracking (Queued): the first-run wizard step, the settings tab with its
- * queue inspector, and the web interface load event.
+ * Anonymous Usage Tracking (Queued): the settings tab with its queue inspector.
  */
 $(function () {
-    var PLUGIN = "tracking_queued";
+    var PLUGIN = TrackingQueuedUi.PLUGIN;
     var TAB = "#settings_plugin_tracking_queued";
     var PAGE_SIZE = 20;
-
-    function client() {
-        return OctoPrint.plugins[PLUGIN];
-    }
-
-    // The API answers errors as {"error": "..."}; fall back to the HTTP status text.
-    function errorText(jqXHR) {
-        if (jqXHR && jqXHR.responseJSON && jqXHR.responseJSON.error) {
-            return jqXHR.responseJSON.error;
-        }
-        return (jqXHR && jqXHR.statusText) || gettext("Unknown error");
-    }
-
-    function notifyError(title, jqXHR) {
-        new PNotify({title: title, text: _.escape(errorText(jqXHR)), type: "error", hide: false});
-    }
+    var client = TrackingQueuedUi.client;
+    var notifyError = TrackingQueuedUi.notifyError;
 
     function localTime(unixTimestamp) {
         return formatDate(unixTimestamp, {seconds: true, placeholder: "-"});
     }
-
-    // ~~ wizard
-
-    function TrackingQueuedWizardViewModel(parameters) {
-        var self = this;
-        self.settingsViewModel = parameters[0];
-
-        self.decision = ko.observable(undefined); // saved decision: true, false or undefined
-        self.pending = ko.observable(undefined); // the decision being saved
-        self.busy = ko.observable(false);
-        self.bundledEnabled = ko.observable(false);
-        self.bundledTurnedOff = ko.observable(false);
-        self.required = false;
-
-        self.onWizardDetails = function (response) {
-            var ours = (response && response[PLUGIN]) || {};
-            self.required = !!ours.required;
-            self.bundledEnabled(!!(ours.details && ours.details.bundled_enabled));
-        };
-
-        self.enable = function () {
-            self._decide(true);
-        };
-
-        self.disable = function () {
-            self._decide(false);
-        };
-
-        self._decide = function (value) {
-            self.busy(true);
-            self.pending(value);
-            self.settingsViewModel
-                .saveData({plugins: {tracking_queued: {enabled: value}}})
-                .done(function () {
-                    self.decision(value);
-                    // the server turned the bundled plugin off while saving
-                    self.bundledTurnedOff(value && self.bundledEnabled());
-                })
-                .fail(function (jqXHR) {
-                    notifyError(gettext("Your decision could not be saved"), jqXHR);
-                })
-                .always(function () {
-                    self.busy(false);
-                    self.pending(undefined);
-                });
-        };
-
-        self._decided = function () {
-            return self.decision() !== undefined;
-        };
-
-        self._askForDecision = function () {
-            showMessageDialog({
-                title: gettext("Please decide on anonymous usage tracking (queued)"),
-                message: gettext(
-                    "Choose Enable or Disable on the Anonymous Usage Tracking (Queued) step before you continue."
-                )
-            });
-        };
-
-        self.onBeforeWizardTabChange = function (next, current) {
-            if (!self.required || self._decided()) return true;
-            // `current` is the id of the step's nav entry, "<step id>_link"; only leaving
-            // our own step needs a decision ("wizard_plugin_tracking" is the bundled one)
-            if (current !== "wizard_plugin_" + PLUGIN + "_link") return true;
-            self._askForDecision();
-            return false;
-        };
-
-        self.onBeforeWizardFinish = function () {
-            if (!self.required || self._decided()) return true;
-            self._askForDecision();
-            return false;
-        };
-    }
-
-    // ~~ settings tab and queue inspector
 
     function TrackingQueuedSettingsViewModel(parameters) {
         var self = this;
@@ -135,44 +43,27 @@ $(function () {
             return !!self.status().bundled_enabled;
         });
 
+        // {state: {text, css}} from the plugin (vocabulary.py), translated when the page was made
+        self.states = JSON.parse($("#tracking_queued_state").attr("data-states") || "{}");
+
+        self._state = function () {
+            var key = (self.status().worker || {}).state;
+            return _.has(self.states, key) ? self.states[key] : undefined;
+        };
+
         self.stateText = ko.pureComputed(function () {
             var worker = self.status().worker || {};
-            var reason = worker.reason || "";
-            switch (worker.state) {
-                case "sending":
-                    return gettext("Sending");
-                case "backoff":
-                    return _.sprintf(gettext("Backing off until %(time)s (%(reason)s)"), {
-                        time: worker.next_attempt
-                            ? moment.unix(worker.next_attempt).format("HH:mm:ss")
-                            : "-",
-                        reason: reason
-                    });
-                case "offline":
-                    return _.sprintf(gettext("Offline: %(reason)s"), {reason: reason});
-                case "disabled":
-                    return _.sprintf(gettext("Disabled: %(reason)s"), {reason: reason});
-                case "config_error":
-                    return _.sprintf(gettext("Not sending, configuration error: %(reason)s"), {
-                        reason: reason
-                    });
-                case "locked":
-                    return _.sprintf(gettext("Waiting: %(reason)s"), {reason: reason});
-                case "idle":
-                    return gettext("Idle: nothing to send");
-                case "stopped":
-                    return gettext("Stopped");
-                default:
-                    return "-";
-            }
+            var state = self._state();
+            if (!state) return "-";
+            return _.sprintf(state.text, {
+                reason: worker.reason || "",
+                time: worker.next_attempt ? moment.unix(worker.next_attempt).format("HH:mm:ss") : "-"
+            });
         });
 
         self.stateCss = ko.pureComputed(function () {
-            var state = (self.status().worker || {}).state;
-            if (state === "backoff" || state === "offline") return "text-warning";
-            if (state === "config_error" || state === "stopped") return "text-error";
-            if (state === "sending" || state === "idle") return "text-success";
-            return "muted";
+            var state = self._state();
+            return state ? state.css : "muted";
         });
 
         self.oldestText = ko.pureComputed(function () {
@@ -419,45 +310,9 @@ $(function () {
         };
     }
 
-    // ~~ web interface load event
-
-    function TrackingQueuedLoadViewModel(parameters) {
-        var self = this;
-        self.loginState = parameters[0];
-        self.tracked = false;
-
-        // The track command needs a logged-in user; once per page load is the event.
-        self._track = function () {
-            if (self.tracked || !self.loginState.isUser()) return;
-            var browser = OctoPrint.coreui.browser || {};
-            var payload = {
-                browser_name: browser.browser_name,
-                browser_version: browser.browser_version,
-                os_name: browser.os_name,
-                os_version: browser.os_version
-            };
-            if (!_.every(_.values(payload))) return;
-            self.tracked = true;
-            client().track("webui_load", payload);
-        };
-
-        self.onStartupComplete = self._track;
-        self.onUserLoggedIn = self._track;
-    }
-
-    OCTOPRINT_VIEWMODELS.push({
-        construct: TrackingQueuedWizardViewModel,
-        dependencies: ["settingsViewModel"],
-        elements: ["#wizard_plugin_tracking_queued"]
-    });
     OCTOPRINT_VIEWMODELS.push({
         construct: TrackingQueuedSettingsViewModel,
         dependencies: ["loginStateViewModel", "settingsViewModel", "accessViewModel"],
         elements: ["#settings_plugin_tracking_queued"]
-    });
-    OCTOPRINT_VIEWMODELS.push({
-        construct: TrackingQueuedLoadViewModel,
-        dependencies: ["loginStateViewModel"],
-        elements: []
     });
 });
