@@ -110,6 +110,14 @@ class Entry:
         return {**self.record, "event_time": self.event_time}
 
 
+class _Storage(persistqueue.SQLiteAckQueue):
+    """persist-queue's queue without its count of the table at open: we keep our own counts,
+    and counting 100,000 rows would read the whole file while OctoPrint starts."""
+
+    def _count(self) -> int:
+        return 0
+
+
 class QueueUnusable(Exception):
     """The database file cannot serve as our queue (corrupt, foreign or read-only)."""
 
@@ -144,9 +152,12 @@ def _check_schema(conn: sqlite3.Connection, require_table: bool = True, integrit
         raise QueueUnusable(f"the integrity check says {status!r}")
 
 
-def _inspect(path: str) -> None:
+def _inspect(path: str, integrity: bool = False) -> None:
     """Checks an existing file read-only, before persist-queue creates its table in it:
-    a file that is not ours must be moved aside as it was, not with our table added."""
+    a file that is not ours must be moved aside as it was, not with our table added.
+
+    The integrity check reads the whole file, so it runs in the worker (`verify`), not
+    while OctoPrint starts."""
     if not os.path.exists(path) or os.path.getsize(path) == 0:
         return
     try:
@@ -154,7 +165,7 @@ def _inspect(path: str) -> None:
     except sqlite3.Error as error:
         raise QueueUnusable(str(error)) from error
     try:
-        _check_schema(conn, require_table=False)
+        _check_schema(conn, require_table=False, integrity=integrity)
     except sqlite3.DatabaseError as error:
         raise QueueUnusable(str(error)) from error
     finally:
@@ -199,8 +210,8 @@ class TrackingQueue:
 
     # ~~ opening, migration and recovery
 
-    def _connect(self, folder: Optional[str] = None) -> persistqueue.SQLiteAckQueue:
-        q = persistqueue.SQLiteAckQueue(
+    def _connect(self, folder: Optional[str] = None) -> _Storage:
+        q = _Storage(
             folder or self.folder,
             name=QUEUE_NAME,
             db_file_name=DB_FILE,
@@ -216,17 +227,18 @@ class TrackingQueue:
             conn.execute(f"PRAGMA synchronous = {sync}")
         return q
 
-    def _open(self) -> persistqueue.SQLiteAckQueue:
+    def _open(self, problem: Optional[Exception] = None) -> _Storage:
         q = None
-        try:
-            _inspect(os.path.join(self.folder, DB_FILE))
-            q = self._connect()
-            self._prepare(q._putter)
-            return q
-        except (sqlite3.DatabaseError, QueueUnusable) as error:
-            if q is not None:
-                q.close()
-            problem = error
+        if problem is None:  # else verify() found the open file bad
+            try:
+                _inspect(os.path.join(self.folder, DB_FILE))
+                q = self._connect()
+                self._prepare(q._putter)
+                return q
+            except (sqlite3.DatabaseError, QueueUnusable) as error:
+                if q is not None:
+                    q.close()
+                problem = error
         try:
             moved = self._move_aside()
             q = self._connect()
@@ -251,7 +263,6 @@ class TrackingQueue:
     def _prepare(self, conn: sqlite3.Connection) -> None:
         """Checks the file, migrates it to our schema and registers this boot."""
         try:
-            # _inspect read the whole file once already; one integrity pass per start is enough.
             _check_schema(conn, integrity=False)
             with conn:  # also proves the file is writable
                 version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -265,6 +276,11 @@ class TrackingQueue:
                 self._boots = self._register_boot(conn)
                 if version < SCHEMA_VERSION:
                     self._migrate_rows(conn)
+                    # From now on the counts are kept, in the transactions that change them.
+                    conn.executemany(
+                        "INSERT OR REPLACE INTO tq_counters (name, value) VALUES (?, ?)",
+                        _table_counts(conn).items(),
+                    )
                 # Also the proof that the file is writable, even when nothing needed migrating.
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except sqlite3.DatabaseError as error:
@@ -288,12 +304,6 @@ class TrackingQueue:
             "INSERT INTO tq_boots (boot_id, t0, m0, last_mono, offset, confirmed) VALUES (?, ?, ?, ?, ?, ?)",
             (boot_id, latest, mono, mono, wall - mono, int(bool(self.clocks.synced()))),
         ).lastrowid
-        # Forget the boots no record refers to any more (once per boot, so a scan is fine).
-        conn.execute(
-            f"DELETE FROM tq_boots WHERE key != ? AND key NOT IN "
-            f"(SELECT DISTINCT boot FROM `{_TABLE}` WHERE boot IS NOT NULL)",
-            (key,),
-        )
         boots = _read_boots(conn)
         self._current = boots[key]
         return boots
@@ -344,12 +354,49 @@ class TrackingQueue:
 
     def _load_counts(self) -> _Counts:
         conn = self._q._getter
-        counts = _Counts(
-            rows=conn.execute(f"SELECT COUNT(*) FROM `{_TABLE}`").fetchone()[0],
-            failed=conn.execute(f"SELECT COUNT(*) FROM `{_TABLE}` WHERE {SCOPES['failed']}").fetchone()[0],
-        )
-        counts.counters.update(dict(conn.execute("SELECT name, value FROM tq_counters")))
-        return counts
+        counters = Counter(dict(conn.execute("SELECT name, value FROM tq_counters")))
+        if self.read_only:  # the owner's counts may be ahead of what it has committed
+            dict.update(counters, _table_counts(conn))  # replace, not add
+        return _Counts(rows=counters.pop("rows"), failed=counters.pop("failed", 0), counters=counters)
+
+    def verify(self) -> None:
+        """The slow checks kept out of OctoPrint's start, run once by the worker: the file's
+        integrity (a bad file is moved aside and a new queue started), the kept counts, and
+        the boots no record refers to any more."""
+        if self.read_only or self.memory_only:
+            return
+        try:
+            _inspect(os.path.join(self.folder, DB_FILE), integrity=True)
+        except QueueUnusable as problem:
+            with self._lock:
+                self._q.close()
+                self._in_flight = None
+                self._q = self._open(problem)
+                self._counts = self._load_counts()
+            return
+        with self._lock:
+            conn = self._q._getter
+            with conn:
+                rows, failed = _table_counts(conn).values()
+                if (rows, failed) != (self._counts.rows, self._counts.failed):
+                    logger.warning(
+                        "Queue counts were %d/%d, the table holds %d/%d; corrected",
+                        self._counts.rows,
+                        self._counts.failed,
+                        rows,
+                        failed,
+                    )
+                    self._counts.rows, self._counts.failed = rows, failed
+                    conn.executemany(
+                        "INSERT OR REPLACE INTO tq_counters (name, value) VALUES (?, ?)",
+                        (("rows", rows), ("failed", failed)),
+                    )
+                conn.execute(
+                    f"DELETE FROM tq_boots WHERE key != ? AND key NOT IN "
+                    f"(SELECT DISTINCT boot FROM `{_TABLE}` WHERE boot IS NOT NULL)",
+                    (self._current.key,),
+                )
+            self._boots = _read_boots(conn)
 
     def close(self) -> None:
         with self._lock:
@@ -421,8 +468,11 @@ class TrackingQueue:
         return removed
 
     def _commit_bumps(self, conn: sqlite3.Connection, bumps: Counter) -> None:
+        # The row counts are kept in the same transaction, so the status never counts the table.
+        for name in ("rows", "failed"):
+            self._bump(conn, name, bumps[f"+{name}"] - bumps[f"-{name}"])
         for name, by in bumps.items():
-            if not name.startswith("-") and not name.startswith("+"):
+            if name[0] not in "+-":
                 self._bump(conn, name, by)
 
     def _apply_bumps(self, bumps: Counter) -> None:
@@ -431,7 +481,7 @@ class TrackingQueue:
         counts.rows += bumps["+rows"] - bumps["-rows"]
         counts.failed += bumps["+failed"] - bumps["-failed"]
         for name, by in bumps.items():
-            if not name.startswith(("-", "+")):
+            if name[0] not in "+-":
                 counts.counters[name] += by
 
     def _transaction(self, conn: sqlite3.Connection, work) -> Counter:
@@ -765,6 +815,14 @@ class TrackingQueue:
         with self._lock:
             pages = conn.execute("PRAGMA page_count").fetchone()[0]
             conn.execute(f"PRAGMA max_page_count = {1073741823 if grow is None else pages + int(grow)}")
+
+
+def _table_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    """Counted, not kept: reads the whole table."""
+    return {
+        "rows": conn.execute(f"SELECT COUNT(*) FROM `{_TABLE}`").fetchone()[0],
+        "failed": conn.execute(f"SELECT COUNT(*) FROM `{_TABLE}` WHERE {SCOPES['failed']}").fetchone()[0],
+    }
 
 
 def _read_boots(conn: sqlite3.Connection) -> dict[int, Boot]:

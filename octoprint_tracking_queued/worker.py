@@ -142,6 +142,10 @@ class Worker:
     # ~~ the loop
 
     def _run(self) -> None:
+        try:
+            self.queue.verify()  # reads the whole file: here, not while OctoPrint starts
+        except Exception:
+            logger.exception("Could not check the tracking queue's file")
         while not self._stopping.is_set():
             self._wake.clear()
             try:

@@ -172,3 +172,29 @@ def test_disk_full_is_counted_and_recovers(tmp_path, caplog):
     stats = q.stats()
     assert stats["store_error"] is None
     assert stats["store_failed"] == 2
+
+
+def test_damage_deep_in_the_file_is_found_by_verify_and_moved_aside(tmp_path):
+    q = TrackingQueue(str(tmp_path))
+    q.put_many(dict(rec(n), params={"n": n, "pad": "x" * 500}) for n in range(400))
+    q.close()
+    path = tmp_path / DB_FILE
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2 // 4096 * 4096
+    data[middle : middle + 4096] = b"\xa5" * 4096  # one page of table data destroyed
+    path.write_bytes(bytes(data))
+    q = TrackingQueue(str(tmp_path))  # opening reads only the schema: fast, and it works
+    assert q.recovered is None
+    q.verify()  # the worker's first step
+    assert q.recovered and "moved to" in q.recovered
+    assert q.count("all") == 0 and q.put(rec(1)) and drain(q) == [1]
+    assert any(".unusable-" in name for name in os.listdir(tmp_path))
+
+
+def test_verify_corrects_counts_that_went_wrong(tmp_path, caplog):
+    q = TrackingQueue(str(tmp_path))
+    q.put_many(rec(n) for n in range(5))
+    q._counts.rows = 50  # as if a bug had miscounted
+    q.verify()
+    assert q.stats()["pending"] == 5
+    assert "corrected" in caplog.text
