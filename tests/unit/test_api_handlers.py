@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any, Optional
 
 import pytest
@@ -158,3 +160,12 @@ def test_octoprint_checks_the_same_commands_we_answer():
         # with its required parameters missing a known command is refused, never a server error
         status, _ = api.command(StubRuntime(), name, dict.fromkeys(parameters), allowed)
         assert status in (200, 400, 409)
+
+
+def test_readme_describes_every_status_key():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("| key | what |") :].split("\n\n", 1)[0]
+    described = set(re.findall(r"`([a-z_.]+)`", table))
+    keys = set(api.StatusBody.__annotations__) - {"worker"}
+    keys |= {f"worker.{key}" for key in api.WorkerStatus.__annotations__}
+    assert keys <= described, keys - described
