@@ -56,6 +56,20 @@ FIRMWARE_DATA = "FirmwareData"
 ERROR = "Error"
 SLICING_STARTED = "SlicingStarted"
 
+# The bus events behind each switch: an event in none of these, or behind a switch that is
+# off, makes no record, so the plugin dismisses it before building any context.
+SWITCH_EVENTS: dict[str, tuple[str, ...]] = {
+    "printjob": tuple(PRINT_EVENTS),
+    "commerror": (ERROR,),
+    "printer": (CONNECTED, FIRMWARE_DATA),
+    "slicing": (SLICING_STARTED,),
+    "plugin": tuple(PLUGIN_EVENTS),
+    "update": tuple(UPDATE_EVENTS),
+    "throttled": (THROTTLE_EVENT,),
+    "printer_safety_check": SAFETY_EVENTS,
+    "achievements": (ACHIEVEMENT_EVENT,),
+}
+
 _SCRUBBERS = (
     (re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://\S+"), "<url>"),
     (re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"), "<email>"),
@@ -92,7 +106,19 @@ class Context:
     private_words: tuple[str, ...] = ()
 
     def on(self, switch: str) -> bool:
-        return bool(self.switches.get(switch, True))
+        return switch_on(self.switches, switch)
+
+
+def switch_on(switches: Mapping[str, Any], switch: str) -> bool:
+    """A switch missing from the settings counts as on, like its default."""
+    return bool(switches.get(switch, True))
+
+
+def tracked_events(switches: Mapping[str, Any]) -> frozenset[str]:
+    """The bus events `RecordMaker.from_event` can make a record of under these switches."""
+    return frozenset(
+        event for switch, events in SWITCH_EVENTS.items() if switch_on(switches, switch) for event in events
+    )
 
 
 def scrub(text: str, private_words: Iterable[str] = ()) -> str:

@@ -1,0 +1,160 @@
+"""The plugin's HTTP API as plain functions: parse, check the permission, run the command.
+
+Each returns `(HTTP status, JSON body)`; `__init__.py` turns that into Flask's response,
+so unit tests call these without a server. Everything but `track` needs the
+*Manage tracking queue* permission, checked in one place: `needs_manage`.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, TypedDict
+
+from flask_babel import gettext
+
+from . import records
+from .queue import SCOPES
+
+if TYPE_CHECKING:
+    from .runtime import Runtime
+
+Answer = tuple[int, dict[str, Any]]
+Handler = Callable[["Runtime", Mapping[str, Any], Callable[[], bool]], Answer]
+
+MAX_PAGE = 200
+PAGE_SCOPES = ("pending", "failed")
+# What OctoPrint checks before calling us: command name -> required parameters.
+COMMAND_PARAMETERS = {"track": ["event"], "flush": [], "retry_failed": [], "clear": ["scope"]}
+
+
+class WorkerStatus(TypedDict):
+    state: str  # idle, sending, backoff, offline, disabled, config_error, locked, stopped
+    reason: Optional[str]  # why, in words: the blocker's reason or the error being backed off from
+    next_attempt: Optional[float]  # unix time of the next try while backing off
+    failures: int  # failed attempts in a row since the last delivery
+    last_error: Optional[str]  # e.g. "HTTP 503", "timeout"
+    last_error_at: Optional[float]  # unix time
+    last_success_at: Optional[float]  # unix time of the last delivery
+    connectivity: str  # what the worker goes by: online, offline (OctoPrint's check), reachable (a send proved it wrong)
+    alive: bool  # the worker thread runs
+
+
+class StatusBody(TypedDict):
+    """`GET /api/plugin/tracking_queued`: the queue's counts and the worker's state (README: API)."""
+
+    pending: int  # records waiting to be sent
+    in_flight: int  # records being sent now
+    failed: int  # records the server refused for good (dead letters), kept until retried or cleared
+    delivered: int  # since install
+    dropped_cap: int  # removed to keep under queue.max_records, since install
+    dropped_age: int  # removed for being older than queue.max_age_days, since install
+    undecodable: int  # rows that could not be read back (kept as failed), since install
+    cleared: int  # removed by Clear or by opting out, since install
+    superseded: int  # pending ping, pong and webui_load records replaced by a newer one, since install
+    by_event: dict[str, dict[str, int]]  # dropped_cap, dropped_age, superseded: counts per tracking event
+    store_failed: int  # records that could not be stored (disk full, ...), since install
+    oldest_pending: Optional[float]  # unix time the oldest pending (or in flight) record's event happened
+    oldest_pending_age: Optional[float]  # its age in seconds by the clock-safe observed clock
+    oldest_pending_certain: bool  # false when its time comes from a wall clock that may have been wrong
+    clock_confirmed: bool  # this boot's wall clock is known good (synchronised, or seen to be stepped)
+    store_error: Optional[str]  # why records cannot be stored right now
+    recovered: Optional[str]  # why an unusable queue file was moved aside at start
+    max_records: int  # queue.max_records in effect
+    max_age_days: int  # queue.max_age_days in effect
+    disk_bytes: int  # size of the queue file and its write-ahead log
+    worker: WorkerStatus
+    enabled: Optional[bool]  # the user's decision; null until made
+    config_errors: list[str]  # values in config.yaml that are not used, and why
+    settings_errors: list[str]  # values refused by the last settings save, and why
+    server_is_default: bool  # records go to the public tracking server
+    bundled_enabled: bool  # the bundled tracking plugin is on too (counts the instance twice)
+
+
+def error(status: int, message: str) -> Answer:
+    return status, {"error": message}
+
+
+def needs_manage(refusal: Callable[[], str]) -> Callable[[Handler], Handler]:
+    """The permission check: the handler runs only for a caller allowed to manage the queue."""
+
+    def decorate(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        def checked(runtime: Runtime, data: Mapping[str, Any], can_manage: Callable[[], bool]) -> Answer:
+            if not can_manage():
+                return error(403, refusal())
+            return handler(runtime, data, can_manage)
+
+        return checked
+
+    return decorate
+
+
+@needs_manage(lambda: gettext("You are not allowed to see the tracking queue."))
+def get(runtime: Runtime, query: Mapping[str, Any], can_manage: Callable[[], bool]) -> Answer:
+    """`GET`: the status, or with `records=pending|failed&offset=0&limit=50` a page of records."""
+    scope = query.get("records")
+    if scope is None:
+        return 200, dict(runtime.status())
+    if scope not in PAGE_SCOPES:
+        return error(400, gettext("records must be pending or failed"))
+    try:
+        offset = int(query.get("offset", 0))
+        limit = int(query.get("limit", 50))
+    except (TypeError, ValueError):
+        return error(400, gettext("offset and limit must be whole numbers"))
+    if offset < 0 or not 1 <= limit <= MAX_PAGE:
+        return error(400, gettext("offset must be 0 or more and limit between 1 and %(max)d", max=MAX_PAGE))
+    page, total = runtime.page(scope, offset, limit)
+    return 200, {"records": page, "total": total, "offset": offset, "limit": limit}
+
+
+def command(runtime: Runtime, name: str, data: Mapping[str, Any], can_manage: Callable[[], bool]) -> Answer:
+    """`POST {"command": name, ...}`."""
+    handler = _COMMANDS.get(name)
+    if handler is None:
+        return error(400, gettext("Unknown command"))
+    return handler(runtime, data, can_manage)
+
+
+def _track(runtime: Runtime, data: Mapping[str, Any], can_manage: Callable[[], bool]) -> Answer:
+    # Any logged-in user: the web UI reports its own load.
+    if data.get("event") != "webui_load":
+        return error(400, gettext("Only webui_load can be tracked through the API"))
+    try:
+        queued = runtime.track_webui_load(data.get("payload"))
+    except records.BadPayload as bad:
+        return error(400, gettext("The payload is not usable: %(error)s", error=str(bad)))
+    return 200, {"queued": queued}
+
+
+def _not_allowed_to_manage() -> str:
+    return gettext("You are not allowed to manage the tracking queue.")
+
+
+@needs_manage(_not_allowed_to_manage)
+def _flush(runtime: Runtime, data: Mapping[str, Any], can_manage: Callable[[], bool]) -> Answer:
+    refused = runtime.flush()
+    if refused:
+        return error(409, refused)
+    return 200, {"flushing": True}
+
+
+@needs_manage(_not_allowed_to_manage)
+def _retry_failed(runtime: Runtime, data: Mapping[str, Any], can_manage: Callable[[], bool]) -> Answer:
+    return 200, {"requeued": runtime.retry_failed()}
+
+
+@needs_manage(_not_allowed_to_manage)
+def _clear(runtime: Runtime, data: Mapping[str, Any], can_manage: Callable[[], bool]) -> Answer:
+    scope = data.get("scope")
+    if not isinstance(scope, str) or scope not in SCOPES:  # a list or object is unhashable
+        return error(400, gettext("scope must be one of pending, failed, all"))
+    return 200, {"cleared": runtime.clear(scope)}
+
+
+_COMMANDS: dict[str, Handler] = {
+    "track": _track,
+    "flush": _flush,
+    "retry_failed": _retry_failed,
+    "clear": _clear,
+}

@@ -1,0 +1,429 @@
+"""The runtime without a server: fake OctoPrint callables, fake settings, fake clocks and
+timers fired by hand, a real TrackingQueue in tmp_path. The worker thread runs only where
+a test says so; elsewhere the test takes the worker's steps itself (`run_once`)."""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from typing import Any, Callable, Optional
+
+import pytest
+
+from octoprint_tracking_queued import api, config
+from octoprint_tracking_queued.delivery import Delivered
+from octoprint_tracking_queued.lock import QueueLock
+from octoprint_tracking_queued.records import FIRMWARE_TIMEOUT
+from octoprint_tracking_queued.runtime import PUSH_INTERVAL, THROTTLE_REFRESH, Host, Runtime
+
+SERVER = "http://127.0.0.1:9/track/{id}/{event}/"
+BUNDLED_ID = "0123abcd-0000-4000-8000-0123456789ab"
+ENVIRONMENT = {"octoprint_version": "1.11.8", "python_version": "3.11.2"}
+PRINT_DONE = ("PrintDone", {"path": "a.gcode", "name": "a.gcode", "origin": "local", "time": 12})
+
+
+def allowed() -> bool:
+    return True
+
+
+class FakeTimer:
+    def __init__(self, interval: float, function: Callable[[], None], repeat: bool) -> None:
+        self.interval, self.function, self.repeat = interval, function, repeat
+        self.started = self.cancelled = self.fired = False
+
+    @property
+    def name(self) -> str:
+        return self.function.__name__
+
+    @property
+    def live(self) -> bool:
+        return self.started and not self.cancelled and not (self.fired and not self.repeat)
+
+    def start(self) -> None:
+        self.started = True
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+    def fire(self) -> None:
+        assert self.live, f"{self.name} is not running"
+        self.fired = True
+        self.function()
+
+
+class FakeTimers:
+    """The timer factory: remembers every timer, none runs until a test fires it."""
+
+    def __init__(self) -> None:
+        self.made: list[FakeTimer] = []
+        self._lock = threading.Lock()  # the worker thread may push too
+
+    def __call__(self, interval: float, function: Callable[[], None], repeat: bool) -> FakeTimer:
+        timer = FakeTimer(interval, function, repeat)
+        with self._lock:
+            self.made.append(timer)
+        return timer
+
+    def live(self, name: Optional[str] = None) -> list[FakeTimer]:
+        with self._lock:
+            return [t for t in self.made if t.live and (name is None or t.name == name)]
+
+    def repeating(self) -> dict[str, float]:
+        return {t.name: t.interval for t in self.live() if t.repeat}
+
+    def fire(self, name: str) -> None:
+        (timer,) = self.live(name)
+        timer.fire()
+
+
+class FakeSettings:
+    """runtime.SettingsAccess over plain dicts; `store` is OctoPrint's save."""
+
+    def __init__(self, **values: Any) -> None:
+        self.values = config.defaults()
+        self.values.update(server=SERVER, **values)
+        self.bundled = {"enabled": True, "unique_id": BUNDLED_ID}
+        self.saves = 0
+
+    def merged(self) -> dict:
+        return copy.deepcopy(self.values)
+
+    def enabled(self) -> Optional[bool]:
+        return self.values["enabled"]
+
+    def unique_id(self) -> Optional[str]:
+        return self.values["unique_id"]
+
+    def set_unique_id(self, value: str) -> None:
+        self.values["unique_id"] = value
+        self.saves += 1
+
+    def bundled_unique_id(self) -> Any:
+        return self.bundled["unique_id"]
+
+    def bundled_enabled(self) -> bool:
+        return self.bundled["enabled"]
+
+    def disable_bundled(self) -> None:
+        self.bundled["enabled"] = False
+        self.saves += 1
+
+    def store(self, clean: dict) -> dict:
+        for key, value in clean.items():
+            if isinstance(value, dict):
+                self.values[key].update(value)
+            else:
+                self.values[key] = value
+        self.saves += 1
+        return clean
+
+
+class FakeDelivery:
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.got_one = threading.Event()
+
+    def send(self, record: dict, template: str, unique_id: str) -> Delivered:
+        assert (template, unique_id) == (SERVER, BUNDLED_ID)
+        self.sent.append(record["event"])
+        self.got_one.set()
+        return Delivered(204)
+
+
+class FakeClock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class World:
+    """A runtime and every fake around it."""
+
+    def __init__(self, folder: str, settings: FakeSettings) -> None:
+        self.folder = folder
+        self.settings = settings
+        self.online = True
+        self.messages: list[dict] = []
+        self.contexts = 0  # how often a record context was built (it asks for the user names)
+        self.timers = FakeTimers()
+        self.delivery = FakeDelivery()
+        self.monotonic = FakeClock(500.0)
+        self.wall = FakeClock(float(int(time.time())))  # the queue's age cap uses the real clock
+        self.runtime = Runtime(
+            Host(
+                is_online=lambda: self.online,
+                printer_state=lambda: "OPERATIONAL",
+                enabled_plugins=lambda: [("someplugin", "1.0")],
+                unlocked_achievements=lambda: ["the_wizard"],
+                user_names=self._user_names,
+                send_plugin_message=self.messages.append,
+                environment=lambda: dict(ENVIRONMENT),
+                throttle_helper=lambda: None,
+                bundled_loaded=lambda: True,
+            ),
+            settings,
+            folder,
+            user_agent="OctoPrint/1.11.8",
+            delivery=self.delivery,
+            timer=self.timers,
+            clock=self.monotonic,
+            wall=self.wall,
+        )
+
+    def _user_names(self) -> list[str]:
+        self.contexts += 1
+        return ["alice"]
+
+    def pending(self) -> list[str]:
+        return [r["event"] for r in self.runtime.queue.page("pending", 0, 200)]
+
+    def save(self, **data: Any) -> None:
+        self.runtime.on_settings_save(data, self.settings.store)
+
+
+@pytest.fixture
+def make_world(tmp_path):
+    worlds: list[World] = []
+
+    def make(**values: Any) -> World:
+        world = World(str(tmp_path), FakeSettings(**values))
+        worlds.append(world)
+        return world
+
+    yield make
+    for world in worlds:
+        world.runtime.worker.stop()
+        world.runtime.queue.close()
+        world.runtime.lock.release()
+
+
+@pytest.fixture
+def world(make_world) -> World:
+    """Tracking enabled by a settings save (the worker thread is not started: tests step it)."""
+    world = make_world()
+    world.save(enabled=True)
+    return world
+
+
+def test_enabling_and_disabling_through_a_settings_save(make_world):
+    world = make_world()  # the wizard's decision not made yet
+    assert world.settings.unique_id() is None  # an instance that never opted in has no id
+    world.runtime.on_event(*PRINT_DONE)
+    assert world.pending() == [] and world.timers.repeating() == {}
+
+    world.save(enabled=True)
+    assert world.settings.unique_id() == BUNDLED_ID  # the bundled plugin's identity is kept
+    assert world.settings.bundled["enabled"] is False  # not counted twice
+    assert world.pending() == ["startup"]
+    startup = world.runtime.queue.page("pending", 0, 1)[0]
+    assert startup["params"] == ENVIRONMENT and startup["created"] == world.wall.now
+    assert world.timers.repeating() == {"_track_ping": 900, "_track_pong": 86400, "refresh": THROTTLE_REFRESH}
+
+    world.monotonic.now += 42
+    world.timers.fire("_track_ping")
+    ping = world.runtime.queue.page("pending", 1, 1)[0]
+    assert ping["params"] == {"octoprint_uptime": 42, "printer_state": "OPERATIONAL"}
+
+    world.save(enabled=False)
+    assert world.timers.repeating() == {}
+    world.runtime.on_event(*PRINT_DONE)
+    assert world.pending() == ["startup", "ping"]
+    assert world.runtime.status()["enabled"] is False
+
+
+def test_a_settings_save_applies_the_new_values(world):
+    world.save(queue={"max_records": 20}, retry={"initial_delay": 1.5, "max_delay": 60}, server="http://evil/")
+    runtime = world.runtime
+    assert (runtime.queue.max_records, runtime.worker.initial_delay, runtime.worker.max_delay) == (20, 1.5, 60)
+    assert runtime.status()["settings_errors"] == ["plugins.tracking_queued.server: can only be changed in config.yaml"]
+    world.save(events={"printjob": False})
+    world.runtime.on_event(*PRINT_DONE)
+    assert world.pending() == ["startup"]
+
+
+def test_apply_without_a_save(world):
+    effective = config.defaults()
+    effective.update(server=SERVER, events={**effective["events"], "commerror": False})
+    effective["queue"]["max_age_days"] = 3
+    world.runtime.apply(effective)
+    assert world.runtime.queue.max_age_days == 3
+    world.runtime.on_event("Error", {"reason": "firmware", "error": "boom"})
+    assert world.pending() == ["startup"]
+
+
+def test_untracked_events_are_dismissed_before_any_context(world):
+    world.save(events={"slicing": False})
+    before = world.contexts
+    for event, payload in [
+        ("ZChange", {"new": 0.2}),
+        ("PositionUpdate", [1, 2, 3]),  # not even its odd payload is looked at
+        ("SlicingStarted", {"slicer": "cura"}),  # its switch is off
+    ]:
+        world.runtime.on_event(event, payload)
+    assert world.contexts == before
+    world.runtime.on_event(*PRINT_DONE)
+    assert world.contexts == before + 1
+    assert world.pending() == ["startup", "print_done"]
+
+
+def test_throttle_state_is_kept_even_with_its_switch_off(world):
+    world.save(events={"throttled": False})
+    state = {
+        "current_issue": True,
+        "past_issue": True,
+        "raw_value": 0x50005,
+        "current_undervoltage": True,
+        "past_undervoltage": True,
+        "current_overheat": False,
+        "past_overheat": False,
+    }
+    world.runtime.on_event("plugin_pi_support_throttle_state", state)
+    world.runtime.on_event(*PRINT_DONE)
+    assert world.pending() == ["startup", "print_done"]  # no system_throttled record
+    done = world.runtime.queue.page("pending", 1, 1)[0]
+    assert done["params"]["throttled_now"] is True
+
+
+def test_connectivity_change_wakes_the_worker_even_when_disabled(make_world):
+    world = make_world(enabled=False)
+    world.runtime.on_event("ConnectivityChanged", {"old": False, "new": True})
+    assert [t.name for t in world.timers.live()] == ["_do_push"]
+
+
+def test_flush_overrides_offline(world):
+    world.online = False
+    world.runtime.on_event(*PRINT_DONE)
+    worker = world.runtime.worker
+    worker.run_once()
+    assert (worker.state, world.delivery.sent) == ("offline", [])
+
+    assert api.command(world.runtime, "flush", {}, allowed) == (200, {"flushing": True})
+    assert worker.run_once() == 0 and worker.run_once() == 0
+    worker.run_once()
+    assert world.delivery.sent == ["startup", "print_done"]
+    assert worker.state == "idle"
+    worker.run_once()
+    # The flush proved the server reachable: believed until a send fails (issue 3840's DNS case).
+    assert worker.state == "idle" and worker.status()["connectivity"] == "reachable"
+
+
+def test_flush_refused_while_disabled(make_world):
+    world = make_world(enabled=False)
+    status, body = api.command(world.runtime, "flush", {}, allowed)
+    assert status == 409 and "disabled" in body["error"]
+
+
+def test_flush_refused_with_a_configuration_error(make_world):
+    world = make_world(enabled=True, ping=-1)
+    status, body = api.command(world.runtime, "flush", {}, allowed)
+    assert status == 409 and "plugins.tracking_queued.ping" in body["error"]
+    assert world.runtime.status()["config_errors"] == [body["error"]]
+
+
+def test_printer_reported_without_firmware_after_the_timeout(world):
+    world.runtime.on_event("Connected", {"port": "VIRTUAL", "baudrate": 115200})
+    assert world.pending() == ["startup"]
+    (timer,) = world.timers.live("_firmware_timeout")
+    assert (timer.interval, timer.repeat) == (FIRMWARE_TIMEOUT, False)
+    timer.fire()
+    connected = world.runtime.queue.page("pending", 1, 1)[0]
+    assert connected["event"] == "printer_connected"
+    assert connected["params"] == {"printer_port": "VIRTUAL", "printer_baudrate": 115200}
+    # a late FirmwareData changes nothing
+    world.runtime.on_event("FirmwareData", {"name": "Marlin"})
+    assert world.pending() == ["startup", "printer_connected"]
+
+
+def test_firmware_data_in_time_leaves_the_timeout_nothing_to_do(world):
+    world.runtime.on_event("Connected", {"port": "VIRTUAL", "baudrate": 115200})
+    world.runtime.on_event("FirmwareData", {"name": "Marlin"})
+    connected = world.runtime.queue.page("pending", 1, 1)[0]
+    assert connected["params"]["firmware_name"] == "Marlin"
+    world.timers.fire("_firmware_timeout")
+    assert world.pending() == ["startup", "printer_connected"]
+
+
+def test_pushes_are_coalesced(world):
+    for n in range(20):
+        world.runtime.on_event("PrintStarted", {"path": f"{n}.gcode", "origin": "local"})
+    world.runtime.clear("failed")
+    (push,) = world.timers.live("_do_push")
+    assert push.interval == PUSH_INTERVAL and world.messages == []
+    push.fire()
+    assert world.messages == [{"type": "changed"}]  # no data: every socket gets it
+    assert world.timers.live("_do_push") == []
+    world.runtime.on_event(*PRINT_DONE)
+    world.runtime.retry_failed()
+    world.timers.fire("_do_push")
+    assert world.messages == [{"type": "changed"}] * 2
+
+
+def test_pong_carries_plugins_and_achievements(world):
+    world.timers.fire("_track_pong")
+    pong = world.runtime.queue.page("pending", 1, 1)[0]
+    assert pong["post"] is True
+    assert (pong["params"]["plugins"], pong["params"]["achievements"]) == ("someplugin:1.0", "the_wizard")
+
+
+def test_shutdown(make_world):
+    world = make_world(enabled=True)
+    world.online = False  # the worker waits rather than sends the shutdown record
+    runtime = world.runtime
+    runtime.start()
+    assert runtime.worker.alive
+    assert set(world.timers.repeating()) == {"_track_ping", "_track_pong", "refresh"}
+    runtime.on_event("Connected", {"port": "VIRTUAL"})
+
+    runtime.shutdown()
+    assert world.pending() == ["startup", "shutdown"]
+    assert world.timers.repeating() == {} and world.timers.live("_firmware_timeout") == []
+    assert not runtime.worker.alive
+    assert not runtime.lock.held
+    with QueueLock(world.folder) as lock:  # a command line may take the queue now
+        assert lock.acquire()
+
+
+def test_the_worker_thread_sends(make_world):
+    world = make_world(enabled=True)
+    world.runtime.start()
+    assert world.delivery.got_one.wait(10)
+    assert world.delivery.sent[0] == "startup"
+
+
+def test_a_second_runtime_on_the_same_queue_does_not_send(make_world):
+    first = make_world(enabled=True)
+    second = make_world(enabled=True)
+    assert first.runtime.lock.held and not second.runtime.lock.held
+    second.runtime.worker.run_once()
+    assert second.runtime.worker.state == "locked"
+
+
+def test_status_is_the_documented_body(world):
+    status = world.runtime.status()
+    assert set(status) == set(api.StatusBody.__annotations__)
+    assert set(status["worker"]) == set(api.WorkerStatus.__annotations__)
+    assert status["enabled"] is True and status["bundled_enabled"] is False
+    assert status["server_is_default"] is False
+    assert (status["pending"], status["config_errors"], status["settings_errors"]) == (1, [], [])
+
+
+def test_webui_load(world):
+    payload = {"browser_name": "Chromium", "browser_version": "120", "os_name": "Linux", "os_version": "6"}
+    assert api.command(world.runtime, "track", {"event": "webui_load", "payload": payload}, lambda: False) == (
+        200,
+        {"queued": True},
+    )
+    assert world.pending() == ["startup", "webui_load"]
+    world.save(enabled=False)
+    assert world.runtime.track_webui_load(payload) is False
+
+
+def test_page_shows_what_is_sent(world):
+    world.runtime.on_event(*PRINT_DONE)
+    status, body = api.get(world.runtime, {"records": "pending", "offset": "1", "limit": "5"}, allowed)
+    assert status == 200 and (body["total"], body["offset"], body["limit"]) == (2, 1, 5)
+    (record,) = body["records"]
+    assert record["sent"] == {**record["params"], "event_time": int(world.wall.now), "event_id": record["id"]}
