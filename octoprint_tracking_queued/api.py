@@ -35,7 +35,7 @@ class WorkerStatus(TypedDict):
     last_error: Optional[str]  # e.g. "HTTP 503", "timeout"
     last_error_at: Optional[float]  # unix time
     last_success_at: Optional[float]  # unix time of the last delivery
-    connectivity: str  # what the worker goes by: online, offline (OctoPrint's check), reachable (a send proved it wrong)
+    connectivity: str  # online, offline (OctoPrint's check) or reachable (a send proved the check wrong)
     alive: bool  # the worker thread runs
 
 
