@@ -10,6 +10,7 @@ from typing import Any, Optional
 import flask
 import octoprint.plugin
 from flask_babel import gettext
+from flask_login import current_user
 from octoprint.access import ADMIN_GROUP
 from octoprint.access.permissions import Permissions
 from octoprint.util.version import get_octoprint_version_string
@@ -110,7 +111,8 @@ class TrackingQueuedPlugin(
         return _response(api.get(self._runtime, request.values, _can_manage))
 
     def on_api_command(self, command: str, data: dict):
-        return _response(api.command(self._runtime, command, data, _can_manage))
+        caller = (str(current_user.get_id() or ""), str(flask.session.get("usersession.id") or ""))
+        return _response(api.command(self._runtime, command, data, _can_manage, caller))
 
     # ~~ hooks
 
@@ -207,7 +209,10 @@ def _can_manage() -> bool:
 
 def _response(answer: api.Answer):
     status, body = answer
-    return flask.make_response(flask.jsonify(body), status)
+    response = flask.make_response(flask.jsonify(body), status)
+    if "retry_after" in body:
+        response.headers["Retry-After"] = str(body["retry_after"])
+    return response
 
 
 __plugin_name__ = "Anonymous Usage Tracking (Queued)"

@@ -8,6 +8,7 @@ so unit tests call these without a server. Everything but `track` needs the
 from __future__ import annotations
 
 import functools
+import math
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, TypedDict
 
 from flask_babel import gettext
@@ -102,28 +103,50 @@ def get(runtime: Runtime, query: Mapping[str, Any], can_manage: Callable[[], boo
         limit = int(query.get("limit", 50))
     except (TypeError, ValueError):
         return error(400, gettext("offset and limit must be whole numbers"))
+    try:  # keyset paging: as fast at the end of a long queue as at its start
+        keys = {name: int(query[name]) for name in ("after", "before") if query.get(name) not in (None, "")}
+    except (TypeError, ValueError):
+        return error(400, gettext("after and before must be record numbers (rowid)"))
     if offset < 0 or not 1 <= limit <= MAX_PAGE:
         return error(400, gettext("offset must be 0 or more and limit between 1 and %(max)d", max=MAX_PAGE))
-    page, total = runtime.page(scope, offset, limit)
+    if query.get("last") not in (None, "", "0", "false"):
+        keys["last"] = True
+    if len(keys) > 1 or (keys and offset):
+        return error(400, gettext("use one of offset, after, before and last"))
+    page, total = runtime.page(scope, offset, limit, **keys)
     return 200, {"records": page, "total": total, "offset": offset, "limit": limit}
 
 
-def command(runtime: Runtime, name: str, data: Mapping[str, Any], can_manage: Callable[[], bool]) -> Answer:
-    """`POST {"command": name, ...}`."""
+def command(
+    runtime: Runtime,
+    name: str,
+    data: Mapping[str, Any],
+    can_manage: Callable[[], bool],
+    caller: tuple[str, str] = ("", ""),
+) -> Answer:
+    """`POST {"command": name, ...}`; `caller` is (user id, session id), for the rate limit of `track`."""
+    if name == "track":
+        return _track(runtime, data, caller)
     handler = _COMMANDS.get(name)
     if handler is None:
         return error(400, gettext("Unknown command"))
     return handler(runtime, data, can_manage)
 
 
-def _track(runtime: Runtime, data: Mapping[str, Any], can_manage: Callable[[], bool]) -> Answer:
-    # Any logged-in user: the web UI reports its own load.
+def _track(runtime: Runtime, data: Mapping[str, Any], caller: tuple[str, str]) -> Answer:
+    # Any logged-in user: the web UI reports its own load, at most once a minute.
     if data.get("event") != "webui_load":
         return error(400, gettext("Only webui_load can be tracked through the API"))
     try:
-        queued = runtime.track_webui_load(data.get("payload"))
+        queued, wait = runtime.track_webui_load(data.get("payload"), caller)
     except records.BadPayload as bad:
         return error(400, gettext("The payload is not usable: %(error)s", error=str(bad)))
+    if wait:
+        seconds = math.ceil(wait)
+        body = error(
+            429, gettext("This web interface was reported loaded already; again in %(seconds)d s.", seconds=seconds)
+        )[1]
+        return 429, {**body, "queued": False, "retry_after": seconds}
     return 200, {"queued": queued}
 
 
@@ -153,7 +176,6 @@ def _clear(runtime: Runtime, data: Mapping[str, Any], can_manage: Callable[[], b
 
 
 _COMMANDS: dict[str, Handler] = {
-    "track": _track,
     "flush": _flush,
     "retry_failed": _retry_failed,
     "clear": _clear,

@@ -79,6 +79,40 @@ class Host:
     bundled_loaded: Callable[[], bool]  # the bundled tracking plugin is loaded and enabled
 
 
+class WebuiLoadLimit:
+    """Any logged-in browser may report a page load, so a reload loop or a script could flood
+    the queue: one report per user and session a minute, and a few per user across sessions."""
+
+    WINDOW = 60.0
+    PER_USER = 3
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._sessions: dict[tuple[str, str], float] = {}
+        self._users: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def admit(self, user: str, session: str) -> float:
+        """0 when this caller may report now (counted), else the seconds until it may."""
+        now = self._clock()
+        with self._lock:
+            if len(self._sessions) > 1000:  # forget callers whose minute is over
+                self._sessions = {k: t for k, t in self._sessions.items() if now - t < self.WINDOW}
+                self._users = {u: ts for u, ts in self._users.items() if ts and now - ts[-1] < self.WINDOW}
+            recent = [t for t in self._users.get(user, []) if now - t < self.WINDOW]
+            last = self._sessions.get((user, session))
+            waits = []
+            if last is not None and now - last < self.WINDOW:
+                waits.append(self.WINDOW - (now - last))
+            if len(recent) >= self.PER_USER:
+                waits.append(self.WINDOW - (now - recent[0]))
+            if waits:
+                return max(waits)
+            self._sessions[(user, session)] = now
+            self._users[user] = [*recent, now]
+            return 0.0
+
+
 class Runtime:
     def __init__(
         self,
@@ -116,6 +150,9 @@ class Runtime:
             logger.warning("The tracking queue is locked by another process; sending waits until it is free")
         queue_cfg = self._effective["queue"]
         self.queue = TrackingQueue(folder, queue_cfg["max_records"], queue_cfg["max_age_days"])
+        self.webui_limit = WebuiLoadLimit(clock)
+        if not self.enabled:
+            self._opt_out()  # config.yaml says off: what was collected before stays unsent
         self._delivery = delivery or Delivery(user_agent=user_agent)
         retry = self._effective["retry"]
         self.worker = Worker(
@@ -169,6 +206,7 @@ class Runtime:
             self._start_tracking()
         elif was_enabled and not self.enabled:
             self._stop_tracking()
+            self._opt_out()
         self._push_status()  # reload woke the worker
         return result
 
@@ -177,11 +215,19 @@ class Runtime:
         if self._settings.unique_id():
             return
         # Keep the instance's identity: adopt the bundled plugin's id when it has one.
+        bundled = self._settings.bundled_unique_id()
         try:
-            unique_id = config.validate_unique_id(self._settings.bundled_unique_id())
-        except config.SettingError:
+            unique_id = config.validate_unique_id(bundled)
+        except config.SettingError as error:
             unique_id = str(uuid.uuid4())
+            if bundled:
+                logger.info("Not adopting the bundled plugin's instance id (%s); generated a new one", error.reason)
         self._settings.set_unique_id(unique_id)
+
+    def _opt_out(self) -> None:
+        """Consent withdrawn: nothing collected before may leave later, not even after opting in
+        again. A record being sent right now may still arrive; none after it."""
+        self.queue.clear("all", reason="opted out")
 
     def _turn_off_bundled(self) -> None:
         """Both plugins on would count this instance twice."""
@@ -278,13 +324,19 @@ class Runtime:
             achievements = None
         self._track(lambda ctx: records.pong(self._host.environment(), plugins, achievements, ctx))
 
-    def track_webui_load(self, payload: Any) -> bool:
-        """The web UI loaded; True when a record was made. BadPayload when it is unusable."""
+    def track_webui_load(self, payload: Any, caller: tuple[str, str] = ("", "")) -> tuple[bool, float]:
+        """The web UI of `caller` (user id, session id) loaded: (queued, seconds until this caller
+        may report again when refused by the rate limit, else 0). BadPayload when it is unusable."""
         if not self.enabled:
-            return False
+            return False, 0.0
         record = records.webui_load(payload, self._context())
+        if record is None:
+            return False, 0.0
+        wait = self.webui_limit.admit(*caller)
+        if wait:
+            return False, wait
         self._enqueue(record)
-        return record is not None
+        return True, 0.0
 
     def _track(self, build: Callable[[records.Context], Optional[dict]]) -> None:
         """Builds a record with a fresh context and queues it; never raises into OctoPrint."""
@@ -311,7 +363,7 @@ class Runtime:
             return ()
 
     def _enqueue(self, record: Optional[dict]) -> None:
-        if record is None:
+        if record is None or not self.enabled:  # a timer may fire after an opt-out
             return
         if self.queue.put(record):
             self.worker.wake()
@@ -357,9 +409,10 @@ class Runtime:
         self._push_status()
         return count
 
-    def page(self, scope: str, offset: int, limit: int) -> tuple[list[dict], int]:
-        """A page of records, each with `sent` (exactly its request's parameters), and the total."""
-        return with_sent_params(self.queue.page(scope, offset, limit)), self.queue.count(scope)
+    def page(self, scope: str, offset: int, limit: int, **keys: Any) -> tuple[list[dict], int]:
+        """A page of records, each with `sent` (exactly its request's parameters), and the total.
+        `keys`: `after`/`before` a rowid or `last`, as TrackingQueue.page takes them."""
+        return with_sent_params(self.queue.page(scope, offset, limit, **keys)), self.queue.count(scope)
 
     def status(self) -> StatusBody:
         status: dict[str, Any] = self.queue.stats()

@@ -41,11 +41,11 @@ class StubRuntime:
         self.calls.append(("clear", scope))
         return 5
 
-    def track_webui_load(self, payload: Any) -> bool:
+    def track_webui_load(self, payload: Any, caller: tuple[str, str]) -> tuple[bool, float]:
         self.calls.append(("track", payload))
         if not isinstance(payload, dict):
             raise BadPayload("webui_load payload must be an object")
-        return True
+        return (False, 42.5) if caller == ("flooder", "") else (True, 0.0)
 
 
 def allowed() -> bool:
@@ -133,6 +133,13 @@ def test_any_user_may_track_a_webui_load():
     track = {"event": "webui_load", "payload": BROWSER}
     assert api.command(runtime, "track", track, refused) == (200, {"queued": True})
     assert runtime.calls == [("track", BROWSER)]
+
+
+def test_a_rate_limited_track_gets_429_and_stores_nothing():
+    status, body = api.command(
+        StubRuntime(), "track", {"event": "webui_load", "payload": BROWSER}, refused, ("flooder", "")
+    )
+    assert status == 429 and body["queued"] is False and body["retry_after"] == 43 and "43 s" in body["error"]
 
 
 @pytest.mark.parametrize(

@@ -230,8 +230,31 @@ def test_enabling_and_disabling_through_a_settings_save(make_world):
     world.save(enabled=False)
     assert world.timers.repeating() == {}
     world.runtime.on_event(*PRINT_DONE)
-    assert world.pending() == ["startup", "ping"]
-    assert world.runtime.status()["enabled"] is False
+    # Opting out deletes what was collected: none of it leaves later.
+    assert world.pending() == []
+    status = world.runtime.status()
+    assert status["enabled"] is False and status["cleared"] == 2
+
+
+def test_opting_out_is_final_for_what_was_collected(world, caplog):
+    world.runtime.on_event(*PRINT_DONE)
+    world.runtime.on_event("Connected", {"port": "VIRTUAL", "baudrate": 115200})  # a firmware wait starts
+    assert world.pending() == ["startup", "print_done"]
+    caplog.set_level("INFO")
+    world.save(enabled=False)
+    assert world.pending() == [] and "opted out" in caplog.text
+    world.timers.fire("_firmware_timeout")  # the wait ends after the opt-out: nothing is made
+    assert world.pending() == []
+    world.save(enabled=True)  # opting in again starts afresh, with the same instance id
+    assert world.pending() == ["startup"]
+    assert world.settings.unique_id() == BUNDLED_ID
+
+
+def test_a_config_yaml_opt_out_clears_at_start(world, make_world):
+    world.runtime.on_event(*PRINT_DONE)
+    world.runtime.shutdown()
+    again = make_world(enabled=False)  # config.yaml turned off while OctoPrint was stopped
+    assert again.pending() == [] and again.runtime.status()["cleared"] == 3
 
 
 def test_a_settings_save_applies_the_new_values(world):
@@ -418,7 +441,26 @@ def test_webui_load(world):
     )
     assert world.pending() == ["startup", "webui_load"]
     world.save(enabled=False)
-    assert world.runtime.track_webui_load(payload) is False
+    assert world.runtime.track_webui_load(payload) == (False, 0.0)
+
+
+def test_webui_load_is_rate_limited_per_user_and_session(world):
+    payload = {"browser_name": "Chromium", "browser_version": "120", "os_name": "Linux", "os_version": "6"}
+    track = {"event": "webui_load", "payload": payload}
+    assert api.command(world.runtime, "track", track, lambda: False, ("bob", "s1"))[0] == 200
+    status, body = api.command(world.runtime, "track", track, lambda: False, ("bob", "s1"))
+    assert status == 429 and body["queued"] is False and body["retry_after"] == 60 and body["error"]
+    assert api.command(world.runtime, "track", track, lambda: False, ("alice", "s2"))[0] == 200
+    assert api.command(world.runtime, "track", track, lambda: False, ("bob", "s3"))[0] == 200  # another browser
+    assert api.command(world.runtime, "track", track, lambda: False, ("bob", "s4"))[0] == 200
+    # A script making new sessions gets no further: a few per user a minute.
+    assert api.command(world.runtime, "track", track, lambda: False, ("bob", "s5"))[0] == 429
+    bad = {"event": "webui_load", "payload": "nonsense"}
+    assert api.command(world.runtime, "track", bad, lambda: False, ("bob", "s1"))[0] == 400  # still 400
+    world.monotonic.now += 60
+    assert api.command(world.runtime, "track", track, lambda: False, ("bob", "s1"))[0] == 200
+    # coalesced as well: one pending load per browser and OS
+    assert world.pending() == ["startup", "webui_load"]
 
 
 def test_page_shows_what_is_sent(world):
