@@ -276,11 +276,7 @@ class TrackingQueue:
                 self._boots = self._register_boot(conn)
                 if version < SCHEMA_VERSION:
                     self._migrate_rows(conn)
-                    # From now on the counts are kept, in the transactions that change them.
-                    conn.executemany(
-                        "INSERT OR REPLACE INTO tq_counters (name, value) VALUES (?, ?)",
-                        _table_counts(conn).items(),
-                    )
+                    _keep_counts(conn, _table_counts(conn))
                 # Also the proof that the file is writable, even when nothing needed migrating.
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except sqlite3.DatabaseError as error:
@@ -356,8 +352,14 @@ class TrackingQueue:
         conn = self._q._getter
         counters = Counter(dict(conn.execute("SELECT name, value FROM tq_counters")))
         if self.read_only:  # the owner's counts may be ahead of what it has committed
-            dict.update(counters, _table_counts(conn))  # replace, not add
-        return _Counts(rows=counters.pop("rows"), failed=counters.pop("failed", 0), counters=counters)
+            rows, failed = _table_counts(conn)
+        else:
+            # Kept without a write of their own per insert: AUTOINCREMENT counts the inserts,
+            # `removed` the deletes (in the transactions that delete).
+            rows, failed = _inserted(conn) - counters["removed"], counters["failed"]
+        for name in ("removed", "failed"):
+            counters.pop(name, None)
+        return _Counts(rows=rows, failed=failed, counters=counters)
 
     def verify(self) -> None:
         """The slow checks kept out of OctoPrint's start, run once by the worker: the file's
@@ -377,7 +379,7 @@ class TrackingQueue:
         with self._lock:
             conn = self._q._getter
             with conn:
-                rows, failed = _table_counts(conn).values()
+                rows, failed = _table_counts(conn)
                 if (rows, failed) != (self._counts.rows, self._counts.failed):
                     logger.warning(
                         "Queue counts were %d/%d, the table holds %d/%d; corrected",
@@ -387,10 +389,7 @@ class TrackingQueue:
                         failed,
                     )
                     self._counts.rows, self._counts.failed = rows, failed
-                    conn.executemany(
-                        "INSERT OR REPLACE INTO tq_counters (name, value) VALUES (?, ?)",
-                        (("rows", rows), ("failed", failed)),
-                    )
+                    _keep_counts(conn, (rows, failed))
                 conn.execute(
                     f"DELETE FROM tq_boots WHERE key != ? AND key NOT IN "
                     f"(SELECT DISTINCT boot FROM `{_TABLE}` WHERE boot IS NOT NULL)",
@@ -468,9 +467,10 @@ class TrackingQueue:
         return removed
 
     def _commit_bumps(self, conn: sqlite3.Connection, bumps: Counter) -> None:
-        # The row counts are kept in the same transaction, so the status never counts the table.
-        for name in ("rows", "failed"):
-            self._bump(conn, name, bumps[f"+{name}"] - bumps[f"-{name}"])
+        # The counts are kept in the transactions that change them, so the status never counts
+        # the table; an insert needs no write for it (AUTOINCREMENT counts inserts).
+        self._bump(conn, "removed", bumps["-rows"])
+        self._bump(conn, "failed", bumps["+failed"] - bumps["-failed"])
         for name, by in bumps.items():
             if name[0] not in "+-":
                 self._bump(conn, name, by)
@@ -817,12 +817,27 @@ class TrackingQueue:
             conn.execute(f"PRAGMA max_page_count = {1073741823 if grow is None else pages + int(grow)}")
 
 
-def _table_counts(conn: sqlite3.Connection) -> dict[str, int]:
-    """Counted, not kept: reads the whole table."""
-    return {
-        "rows": conn.execute(f"SELECT COUNT(*) FROM `{_TABLE}`").fetchone()[0],
-        "failed": conn.execute(f"SELECT COUNT(*) FROM `{_TABLE}` WHERE {SCOPES['failed']}").fetchone()[0],
-    }
+def _table_counts(conn: sqlite3.Connection) -> tuple[int, int]:
+    """(rows, failed rows), counted: reads the whole table."""
+    return (
+        conn.execute(f"SELECT COUNT(*) FROM `{_TABLE}`").fetchone()[0],
+        conn.execute(f"SELECT COUNT(*) FROM `{_TABLE}` WHERE {SCOPES['failed']}").fetchone()[0],
+    )
+
+
+def _inserted(conn: sqlite3.Connection) -> int:
+    """Rows ever inserted: AUTOINCREMENT's sequence."""
+    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", (_TABLE,)).fetchone()
+    return row[0] if row else 0
+
+
+def _keep_counts(conn: sqlite3.Connection, counts: tuple[int, int]) -> None:
+    """Sets the kept counts to what the table holds (after a migration or a miscount)."""
+    rows, failed = counts
+    conn.executemany(
+        "INSERT OR REPLACE INTO tq_counters (name, value) VALUES (?, ?)",
+        (("removed", _inserted(conn) - rows), ("failed", failed)),
+    )
 
 
 def _read_boots(conn: sqlite3.Connection) -> dict[int, Boot]:

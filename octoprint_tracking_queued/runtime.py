@@ -20,6 +20,7 @@ from octoprint.events import Events
 from octoprint.util import RepeatedTimer
 
 from . import config, policy, records, system
+from .clock import Clocks
 from .delivery import Delivery, Outcome, with_sent_params
 from .lock import QueueLock
 from .queue import TrackingQueue
@@ -149,7 +150,9 @@ class Runtime:
         if not self.lock.acquire():
             logger.warning("The tracking queue is locked by another process; sending waits until it is free")
         queue_cfg = self._effective["queue"]
-        self.queue = TrackingQueue(folder, queue_cfg["max_records"], queue_cfg["max_age_days"])
+        self.queue = TrackingQueue(
+            folder, queue_cfg["max_records"], queue_cfg["max_age_days"], clocks=Clocks(wall=wall, mono=clock)
+        )
         self.webui_limit = WebuiLoadLimit(clock)
         if not self.enabled:
             self._opt_out()  # config.yaml says off: what was collected before stays unsent
