@@ -16,7 +16,7 @@ from octoprint.events import Events
 from octoprint.util import RepeatedTimer
 from octoprint.util.version import get_octoprint_version_string
 
-from . import cli, config, policy, records, system
+from . import cli, config, policy, records, system, updates
 from .delivery import Delivery, with_sent_params
 from .lock import QueueLock
 from .queue import SCOPES, TrackingQueue
@@ -451,10 +451,13 @@ def _error(status: int, message: str):
 __plugin_name__ = "Anonymous Usage Tracking (Queued)"
 __plugin_description__ = "Anonymous usage tracking that queues every event on disk and delivers it later when offline"
 __plugin_author__ = "OctoPrint-TrackingQueued developers"
-__plugin_license__ = "AGPLv3"
+__plugin_license__ = "AGPL-3.0-only"
+__plugin_url__ = updates.HOMEPAGE
+__plugin_privacypolicy__ = "https://tracking.octoprint.org/privacy"  # the tracking server's, where the data goes
 __plugin_pythoncompat__ = ">=3.9,<4"
 __plugin_implementation__ = TrackingQueuedPlugin()
 __plugin_hooks__ = {
     "octoprint.access.permissions": __plugin_implementation__.get_additional_permissions,
     "octoprint.cli.commands": cli.commands,
+    "octoprint.plugin.softwareupdate.check_config": updates.check_config,
 }

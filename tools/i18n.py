@@ -35,6 +35,7 @@ POT = ROOT / "translations" / "messages.pot"
 CATALOGUES = ROOT / PACKAGE / "translations"
 DOMAIN = "messages"
 PROJECT = "OctoPrint-TrackingQueued"
+ISSUES = "https://github.com/OctoPrint-TrackingQueued/OctoPrint-TrackingQueued/issues"
 # Besides Babel's defaults (_, gettext, ngettext, N_, ...): flask_babel's lazy variant.
 KEYWORDS = ["lazy_gettext"]
 # The one header line that changes on every extraction; ignored when deciding whether the template changed.
@@ -95,6 +96,7 @@ def extract_to(output: Path) -> None:
         f"--project={PROJECT}",
         f"--version={_version()}",
         "--copyright-holder=OctoPrint-TrackingQueued developers",
+        f"--msgid-bugs-address={ISSUES}",
         "-o",
         str(output),
         str(ROOT),
