@@ -93,6 +93,8 @@ def extract_to(output: Path) -> None:
         *keywords,
         "--add-comments=TRANSLATORS:",
         "--sort-by-file",
+        # Only the package holds messages (babel.cfg); skip walking test output and virtualenvs.
+        "--ignore-dirs=.* ._ test-output demo-data build dist tests bench",
         f"--project={PROJECT}",
         f"--version={_version()}",
         "--copyright-holder=OctoPrint-TrackingQueued developers",
