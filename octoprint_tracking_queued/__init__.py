@@ -15,7 +15,7 @@ from octoprint.access import ADMIN_GROUP
 from octoprint.access.permissions import Permissions
 from octoprint.util.version import get_octoprint_version_string
 
-from . import api, cli, config, system, vocabulary
+from . import api, cli, config, system, updates, vocabulary
 from .runtime import Host, Runtime
 
 
@@ -218,10 +218,13 @@ def _response(answer: api.Answer):
 __plugin_name__ = "Anonymous Usage Tracking (Queued)"
 __plugin_description__ = "Anonymous usage tracking that queues every event on disk and delivers it later when offline"
 __plugin_author__ = "OctoPrint-TrackingQueued developers"
-__plugin_license__ = "AGPLv3"
+__plugin_license__ = "AGPL-3.0-only"
+__plugin_url__ = updates.HOMEPAGE
+__plugin_privacypolicy__ = "https://tracking.octoprint.org/privacy"  # the tracking server's, where the data goes
 __plugin_pythoncompat__ = ">=3.9,<4"
 __plugin_implementation__ = TrackingQueuedPlugin()
 __plugin_hooks__ = {
     "octoprint.access.permissions": __plugin_implementation__.get_additional_permissions,
     "octoprint.cli.commands": cli.commands,
+    "octoprint.plugin.softwareupdate.check_config": updates.check_config,
 }

@@ -7,28 +7,18 @@ import re
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import login, screenshot
-from tests.harness.api import QUIET, wait_status
-from tests.harness.server import OctoPrintServer
+from tests.harness.api import DONE, PRINTS, QUIET, offline, wait_status
 from tools.basedir import PLUGIN_ID
 from tools.receiver import respond
 
 # The bundled plugin "on", but pointed at a closed loopback port should it ever send.
 BUNDLED_ON = {"plugins": {"tracking": {"enabled": True, "server": "http://127.0.0.1:9/track/{id}/{event}/"}}}
-# Print jobs only: the page load would queue a webui_load record of its own.
-PRINTS = dict(QUIET, events=dict(QUIET["events"], printjob=True, webui_load=False))
-DONE = {"path": "cube.gcode", "origin": "local", "time": 42}
 
 
 def open_inspector(page: Page) -> None:
     page.click("#navbar_show_settings")
     page.click('#settings_dialog a[href="#settings_plugin_tracking_queued"]')
     expect(page.locator("#tracking_queued_inspector")).to_be_visible()
-
-
-def offline(server: OctoPrintServer, receiver) -> None:
-    assert receiver.wait_event("ping", timeout=20)
-    receiver.stop()
-    wait_status(server, lambda s: s["pending"] + s["in_flight"] + s["failed"] == 0)
 
 
 def test_wizard_needs_a_decision_and_enable_turns_bundled_off(octoprint_factory, page):
