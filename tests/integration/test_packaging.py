@@ -18,7 +18,7 @@ from typing import Iterator, List
 import pytest
 import requests
 
-from tests.integration.server import OctoPrintServer, free_port
+from tests.harness.server import OctoPrintServer, free_port
 from tools.basedir import ADMIN_PASSWORD, ADMIN_USER, PLUGIN_ID
 
 REPO = Path(__file__).resolve().parents[2]
