@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Callable, Iterable
 
+import requests
+
 from octoprint_tracking_queued import config
 from tests.harness.server import OctoPrintServer, _poll
 
@@ -48,6 +50,18 @@ def install_plugins(server: OctoPrintServer, names: Iterable[str], version: str 
 def active(s: dict) -> int:
     """Records not yet delivered or refused: pending plus the one being sent."""
     return s["pending"] + s["in_flight"]
+
+
+def browser_login(server: OctoPrintServer, user: str, password: str) -> requests.Session:
+    """A browser session of ``user`` (its own OctoPrint user session), sending the CSRF token."""
+    session = requests.Session()
+    session.trust_env = False
+    session.get(server.url + "/", timeout=30)
+    token = next(c.value for c in session.cookies if c.name.startswith("csrf_token"))
+    session.headers["X-CSRF-Token"] = token
+    response = session.post(server.url + "/api/login", json={"user": user, "pass": password}, timeout=30)
+    assert response.status_code == 200, response.text
+    return session
 
 
 def offline(server: OctoPrintServer, receiver) -> None:
