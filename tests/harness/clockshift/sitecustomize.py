@@ -42,24 +42,28 @@ if _path:
     def _time_ns():
         return _real_time_ns() + int(_offset() * 1e9)
 
-    def _defaulting(function):
-        """localtime/gmtime/ctime: the shifted time when called without one."""
+    class _Shifted:
+        """localtime/gmtime/ctime/asctime/strftime: the shifted time when called without one.
 
-        def shifted(secs=None):
-            return function(_time() if secs is None else secs)
+        A class, not a function: logging keeps ``time.localtime`` as ``Formatter.converter``,
+        a class attribute, where a plain function would become a method and get ``self``."""
 
-        shifted.__name__, shifted.__doc__ = function.__name__, function.__doc__
-        return shifted
+        def __init__(self, function, default, at=0):
+            self._function, self._default, self._at = function, default, at  # `at`: the time argument
+            self.__name__, self.__doc__ = function.__name__, function.__doc__
 
-    def _strftime(format, t=None, _real=time.strftime):
-        return _real(format, time.localtime() if t is None else t)
+        def __call__(self, *args):
+            if len(args) <= self._at or args[self._at] is None:
+                args = (*args[: self._at], self._default())
+            return self._function(*args)
 
-    def _asctime(t=None, _real=time.asctime):
-        return _real(time.localtime() if t is None else t)
+    def _struct():
+        return _localtime_real(_time())
 
+    _localtime_real = time.localtime
     time.time = _time
     time.time_ns = _time_ns
     for _name in ("localtime", "gmtime", "ctime"):
-        setattr(time, _name, _defaulting(getattr(time, _name)))
-    time.asctime = _asctime
-    time.strftime = _strftime
+        setattr(time, _name, _Shifted(getattr(time, _name), _time))
+    time.asctime = _Shifted(time.asctime, _struct)
+    time.strftime = _Shifted(time.strftime, _struct, at=1)
