@@ -7,6 +7,7 @@ The server's `time.time()` is shifted by tests/harness/clock.py; its monotonic c
 
 from __future__ import annotations
 
+import email.utils
 import time
 
 import pytest
@@ -130,3 +131,24 @@ def test_clock_stepped_back_gives_no_negative_age_and_keeps_the_order(octoprint_
     assert receiver.wait_event("install_plugin", count=4)
     assert_true_times(installs(receiver.requests), fired)
     assert status(server)["dropped_age"] == 0
+
+
+def test_retry_after_as_a_date_is_read_against_the_servers_clock_when_ours_is_behind(
+    octoprint_factory, receiver, tmp_path
+):
+    # "Come back in 2 s" as an HTTP date, with the receiver's Date header (true time): a board
+    # 40 days behind must not read it as "in 40 days" (then 6 hours, the cap).
+    answered = []
+
+    def busy_once(request):
+        if answered:
+            return 200, {}, b""
+        answered.append(request)
+        return 503, {"Retry-After": email.utils.formatdate(time.time() + 2, usegmt=True)}, b""
+
+    shift = ClockShift(tmp_path, BEHIND)
+    receiver.behaviour = busy_once
+    server = octoprint_factory(plugin_settings=PLUGINS, env=shift.env())
+    assert receiver.wait_event("ping", count=2)
+    s = wait_status(server, lambda s: active(s) == 0)
+    assert s["worker"]["last_error"] == "HTTP 503" and s["delivered"] == 1
