@@ -12,10 +12,12 @@ import time
 
 import pytest
 
+from octoprint_tracking_queued.queue import TrackingQueue
 from octoprint_tracking_queued.worker import EXPIRE_EVERY
 from tests.harness.api import API, INSTALL, PLUGINS, active, status, wait_status
 from tests.harness.clock import DAY, ClockShift
 from tests.harness.server import OctoPrintServer, _poll
+from tests.unit.fakes import FakeClocks
 
 pytestmark = pytest.mark.integration
 
@@ -152,3 +154,40 @@ def test_retry_after_as_a_date_is_read_against_the_servers_clock_when_ours_is_be
     assert receiver.wait_event("ping", count=2)
     s = wait_status(server, lambda s: active(s) == 0)
     assert s["worker"]["last_error"] == "HTTP 503" and s["delivered"] == 1
+
+
+def test_records_of_earlier_boots_keep_or_regain_their_time(octoprint_factory, receiver):
+    # Two earlier boots of the board, written by the plugin's own queue code with those boots'
+    # clocks: A never learnt the true time (40 days behind), B did (NTP stepped it).
+    server = octoprint_factory(plugin_settings=dict(PLUGINS, queue={"max_age_days": 30}), start=False)
+    now = time.time()
+    clocks = FakeClocks(wall=now + BEHIND - 3600, mono=50.0, boot="earlier-boot-a")
+    queue = TrackingQueue(str(server.data_folder), clocks=clocks)
+    made = {}
+    for name in ("a0", "a1"):
+        made[name] = clocks.wall()
+        queue.put(install_record(name, clocks.wall()))
+        clocks.advance(60)
+    queue.close()
+    clocks.reboot("earlier-boot-b", wall=now + BEHIND - 600, mono=40.0)
+    queue = TrackingQueue(str(server.data_folder), clocks=clocks)
+    true_b = now - 600  # what boot B's wall clock should have said when b0 was made
+    queue.put(install_record("b0", clocks.wall()))
+    clocks.advance(30)
+    clocks.jump_wall(-BEHIND)  # NTP: boot B's clock is now right
+    queue.observe()
+    queue.close()
+
+    server.start()
+    assert receiver.wait_event("install_plugin", count=3)
+    arrived = {r["params"]["plugin"]: r["params"] for r in installs(receiver.requests)}
+    assert list(arrived) == ["a0", "a1", "b0"]
+    # A's: the time they were made with (the only one there is), not dropped at the 30-day cap
+    assert [int(arrived[n]["event_time"]) for n in ("a0", "a1")] == [int(made["a0"]), int(made["a1"])]
+    assert abs(int(arrived["b0"]["event_time"]) - true_b) <= SLACK  # B's: the true time
+    assert status(server)["dropped_age"] == 0
+
+
+def install_record(name: str, created: float) -> dict:
+    params = {"plugin": name, "plugin_version": "1"}
+    return {"id": name, "event": "install_plugin", "params": params, "post": False, "created": created}
