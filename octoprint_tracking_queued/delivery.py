@@ -45,8 +45,11 @@ class Rejected:
 Outcome = Union[Delivered, Retry, Rejected]
 
 
-def retry_after(value: Optional[str], now: float) -> Optional[float]:
-    """Seconds to wait from a Retry-After header (delta seconds or HTTP date), capped at 6 hours."""
+def retry_after(value: Optional[str], now: float, date: Optional[str] = None) -> Optional[float]:
+    """Seconds to wait from a Retry-After header (delta seconds or HTTP date), capped at 6 hours.
+
+    An HTTP date is read against the answer's own Date header when it has one: a board
+    without a real-time clock may be weeks behind, and "in 2 s" must not become 6 hours."""
     if not value:
         return None
     value = value.strip()
@@ -55,14 +58,20 @@ def retry_after(value: Optional[str], now: float) -> Optional[float]:
     except ValueError:
         seconds = None
     if seconds is None:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
+        when = _http_date(value)
         if when is None:
             return None
-        seconds = when.timestamp() - now
+        sent = _http_date(date) if date else None
+        seconds = when - (now if sent is None else sent)
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+def _http_date(value: str) -> Optional[float]:
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return None if when is None else when.timestamp()
 
 
 def request_params(record: dict) -> dict:
@@ -96,7 +105,7 @@ def classify_status(status: int, headers: dict, now: float) -> Outcome:
     if 200 <= status < 300:
         return Delivered(status)
     if status in RETRY_STATUS or 500 <= status < 600:
-        return Retry(f"HTTP {status}", retry_after(headers.get("Retry-After"), now))
+        return Retry(f"HTTP {status}", retry_after(headers.get("Retry-After"), now, headers.get("Date")))
     if 300 <= status < 400:
         return Rejected(f"HTTP {status}: redirect not followed")
     return Rejected(f"HTTP {status}")

@@ -21,7 +21,7 @@ from octoprint_tracking_queued.queue import TrackingQueue
 from tests.unit.fakes import FakeClocks
 
 OCTOPRINT = [sys.executable, "-m", "octoprint"]
-UNIQUE_ID = "cli-test-0000-1111"
+UNIQUE_ID = "c1100000-0000-4000-8000-000000001111"  # the form the plugin accepts: hex and dashes
 CREATED = 1_700_000_000
 
 

@@ -375,6 +375,18 @@ class OctoPrintServer:
         response.raise_for_status()
         return response.json()["seen"]
 
+    def server_time(self) -> float:
+        """The server process's wall clock (``time.time()``; shifted in clock tests)."""
+        response = self.api("GET", f"/api/plugin/{TEST_PLUGIN_ID}")
+        response.raise_for_status()
+        return response.json()["time"]
+
+    def heartbeat(self, kind: str = "ping") -> None:
+        """Run our plugin's ping (or pong) tracker as its timer does; returns once it is stored."""
+        response = self.plugin_command("heartbeat", plugin=TEST_PLUGIN_ID, kind=kind)
+        if response.status_code != 200:
+            raise OctoPrintError(f"heartbeat failed: {response.status_code} {response.text}")
+
     def wait_for_event(
         self,
         name: str,

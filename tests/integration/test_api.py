@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.harness.api import API, QUIET, status, wait_status
+from tests.harness.api import API, PLUGINS, active, install_plugins, status, wait_status
 from tests.harness.server import OctoPrintServer
 from tools.receiver import respond
 
@@ -18,10 +18,11 @@ def command(server: OctoPrintServer, name: str, **data: Any):
     return server.plugin_command(name, **data)
 
 
-def track_loads(server: OctoPrintServer, count: int) -> None:
-    for _ in range(count):
-        response = command(server, "track", event="webui_load", payload=BROWSER)
-        assert response.json() == {"queued": True}
+def queue_installs(server: OctoPrintServer, names: list) -> None:
+    """Real tracked events, each its own record (page loads are rate-limited and coalesce)."""
+    before = active(status(server))
+    install_plugins(server, names)
+    wait_status(server, lambda s: active(s) == before + len(names))
 
 
 def anonymous_browser_post(server: OctoPrintServer, body: dict) -> requests.Response:
@@ -36,31 +37,48 @@ def anonymous_browser_post(server: OctoPrintServer, body: dict) -> requests.Resp
 @pytest.fixture
 def offline_server(octoprint_factory, receiver) -> OctoPrintServer:
     """A running server with an empty queue whose receiver has gone down."""
-    server = octoprint_factory(plugin_settings=QUIET)
+    server = octoprint_factory(plugin_settings=PLUGINS)
     assert receiver.wait_event("ping", timeout=20)  # the one record made at start
     receiver.stop()
     wait_status(server, lambda s: s["pending"] + s["in_flight"] + s["failed"] == 0)
     return server
 
 
-def test_paging_shows_what_is_sent(offline_server):
-    track_loads(offline_server, 25)
-    wait_status(offline_server, lambda s: s["pending"] + s["in_flight"] == 25)
+def test_paging_shows_what_is_sent(offline_server, receiver):
+    names = [f"plugin{n:02}" for n in range(25)]
+    queue_installs(offline_server, names)
 
-    first = offline_server.api("GET", API, params={"records": "pending", "offset": 0, "limit": 10}).json()
-    last = offline_server.api("GET", API, params={"records": "pending", "offset": 20, "limit": 10}).json()
+    def page(**params) -> dict:
+        return offline_server.api("GET", API, params={"records": "pending", **params}).json()
+
+    first, last = page(offset=0, limit=10), page(offset=20, limit=10)
     assert (first["total"], len(first["records"]), len(last["records"])) == (25, 10, 5)
-    ids = [r["id"] for r in first["records"]] + [r["id"] for r in last["records"]]
-    assert len(set(ids)) == 15
+    middle = page(after=first["records"][-1]["rowid"], limit=10)  # keyset paging goes on from there
+    assert [r["id"] for r in page(last=1, limit=5)["records"]] == [r["id"] for r in last["records"]]
+    shown = first["records"] + middle["records"] + last["records"]
+    assert [r["params"]["plugin"] for r in shown] == names, "pages in queue order, none twice"
     record = first["records"][0]
-    assert record["event"] == "webui_load"
-    assert record["sent"] == {**BROWSER, "event_time": int(record["created"]), "event_id": record["id"]}
+    assert record["event"] == "install_plugin"
+    assert record["sent"] == {
+        "plugin": "plugin00",
+        "plugin_version": "1.0",
+        "event_time": record["event_time"],
+        "event_id": record["id"],
+    }
     failed = offline_server.api("GET", API, params={"records": "failed"}).json()
     assert (failed["total"], failed["records"]) == (0, [])
 
+    # What the page showed is exactly what each request carries.
+    receiver.start()
+    assert receiver.wait_event("install_plugin", count=25)
+    arrived = {r["params"]["event_id"]: r["params"] for r in receiver.requests if r["event"] == "install_plugin"}
+    assert len(arrived) == 25
+    for shown_record in shown:
+        assert arrived[shown_record["id"]] == {k: str(v) for k, v in shown_record["sent"].items()}
+
 
 def test_flush_retry_failed_and_clear(offline_server, receiver):
-    track_loads(offline_server, 3)
+    queue_installs(offline_server, ["a", "b", "c"])
     wait_status(offline_server, lambda s: s["worker"]["state"] == "backoff" and s["pending"] == 3)
 
     # The server is back but refuses: a flush sends at once and dead-letters all three.
@@ -78,19 +96,20 @@ def test_flush_retry_failed_and_clear(offline_server, receiver):
     delivered_before = after["delivered"]
     done = wait_status(offline_server, lambda s: s["delivered"] == delivered_before + 3)
     assert (done["pending"], done["failed"]) == (0, 0)
-    assert receiver.events() == ["webui_load"] * 3
+    assert receiver.events() == ["install_plugin"] * 3
+    assert [r["params"]["plugin"] for r in receiver.requests] == ["a", "b", "c"]
 
     # Clear, per scope, counts what went.
     receiver.stop()
-    track_loads(offline_server, 2)
-    wait_status(offline_server, lambda s: s["pending"] + s["in_flight"] == 2)
+    queue_installs(offline_server, ["d", "e"])
     assert command(offline_server, "clear", scope="failed").json() == {"cleared": 0}
     # pending includes a record in flight: it is deleted under the worker, which copes
     assert command(offline_server, "clear", scope="pending").json() == {"cleared": 2}
     cleared = status(offline_server)
     assert (cleared["pending"], cleared["in_flight"], cleared["cleared"]) == (0, 0, 2)
-    track_loads(offline_server, 1)
+    queue_installs(offline_server, ["f"])
     assert command(offline_server, "clear", scope="all").json() == {"cleared": 1}
+    assert status(offline_server)["cleared"] == 3
 
 
 def test_flush_refused_while_tracking_is_disabled(octoprint_factory, receiver):
@@ -102,7 +121,7 @@ def test_flush_refused_while_tracking_is_disabled(octoprint_factory, receiver):
 
 
 def test_permissions(offline_server):
-    track_loads(offline_server, 1)
+    queue_installs(offline_server, ["kept"])
     for name, data in (("flush", {}), ("retry_failed", {}), ("clear", {"scope": "all"})):
         body = {"command": name, **data}
         response = offline_server.as_user("POST", API, json=body)
@@ -137,8 +156,7 @@ def test_bad_queries_get_400(offline_server, params):
 
 
 def test_bad_commands_get_400_and_change_nothing(offline_server):
-    track_loads(offline_server, 2)
-    wait_status(offline_server, lambda s: s["pending"] + s["in_flight"] == 2)
+    queue_installs(offline_server, ["one", "two"])
     bad = [
         {"command": "clear", "scope": "everything"},
         {"command": "clear", "scope": ["all"]},

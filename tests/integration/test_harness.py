@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from tests.harness.clock import DAY, ClockShift
 from tools.basedir import PLUGIN_ID
 
 pytestmark = pytest.mark.integration
@@ -106,3 +107,13 @@ def test_outbound_guard_catches_requests_to_outside_hosts(octoprint_factory, out
     attempts = outbound_guard.attempts
     assert [a["target"] for a in attempts] == ["http://tq-harness.example.invalid/probe"]
     outbound_guard.clear()  # expected here; the fixture fails tests that leave attempts behind
+
+
+def test_clock_shift_moves_the_servers_wall_clock_and_its_log_times(octoprint_factory, tmp_path):
+    shift = ClockShift(tmp_path, -40 * DAY)
+    server = octoprint_factory(env=shift.env())
+    shift.wait_applied(server)
+    assert time.strftime("%Y-%m-%d", time.localtime(time.time() - 40 * DAY)) in server.log_text()
+    shift.set(3600)  # stepped mid-run
+    shift.wait_applied(server)
+    assert "Logging error" not in server.serve_log_path.read_text(encoding="utf-8")

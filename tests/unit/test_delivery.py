@@ -3,6 +3,7 @@
 import email.utils
 import socket
 import threading
+import time
 from urllib.parse import parse_qs
 
 import pytest
@@ -80,12 +81,30 @@ def test_429_with_retry_after_seconds(httpserver, delivery):
     assert delivery.send(record(), template(httpserver), UID) == Retry("HTTP 429", 120.0)
 
 
-def test_503_with_retry_after_date(httpserver, delivery):
-    when = email.utils.formatdate(NOW + 90, usegmt=True)
+def test_503_with_retry_after_date(httpserver):
+    # An HTTP date is read against the answer's Date header (whole seconds, so within one).
+    delivery = Delivery(timeout=(1.0, 1.0))
+    when = email.utils.formatdate(time.time() + 90, usegmt=True)
     httpserver.expect_request(f"/track/{UID}/print_done/").respond_with_data(
         "maintenance", status=503, headers={"Retry-After": when}
     )
-    assert delivery.send(record(), template(httpserver), UID) == Retry("HTTP 503", 90.0)
+    outcome = delivery.send(record(), template(httpserver), UID)
+    assert outcome.reason == "HTTP 503" and outcome.after == pytest.approx(90, abs=1.5)
+
+
+def test_retry_after_date_is_read_against_the_answers_date_when_our_clock_is_behind(httpserver):
+    # A board without a real-time clock, 40 days behind; the server's clock (its Date) is right.
+    behind = Delivery(timeout=(1.0, 1.0), clock=lambda: time.time() - 40 * 86400)
+    when = email.utils.formatdate(time.time() + 90, usegmt=True)
+    httpserver.expect_request(f"/track/{UID}/print_done/").respond_with_data(
+        "busy", status=503, headers={"Retry-After": when}
+    )
+    outcome = behind.send(record(), template(httpserver), UID)
+    assert outcome.after == pytest.approx(90, abs=1.5), "not 40 days (6 hours, the cap)"
+    date = email.utils.formatdate(NOW, usegmt=True)
+    assert retry_after(email.utils.formatdate(NOW + 30, usegmt=True), NOW - 40 * 86400, date) == 30
+    # Without a usable Date, our own clock is all there is.
+    assert retry_after(email.utils.formatdate(NOW + 30, usegmt=True), NOW, "not a date") == 30
 
 
 def test_retry_after_is_capped_and_tolerant():

@@ -6,9 +6,13 @@ POST /api/plugin/tq_test_events (admin only)
     {"command": "fire", "event": "PrintDone", "payload": {...}}
     {"command": "fire_many", "event": "...", "payload": {...}, "count": 1000}
     {"command": "clear_seen"}
+    {"command": "heartbeat", "kind": "ping"|"pong"}: runs tracking_queued's own ping or
+        pong tracker, the function its RepeatedTimer calls, so a test need not wait
+        the 60 s minimum interval for each heartbeat; answers once the record is stored.
 GET /api/plugin/tq_test_events (admin only)
-    {"seen": [{"event", "payload", "time"}, ...]}: events this plugin received
-    through on_event, so a test can tell that the bus delivered them.
+    {"seen": [{"event", "payload", "time"}, ...], "time": time.time()}: events this plugin
+    received through on_event, so a test can tell that the bus delivered them, and the
+    server's wall clock (shifted in clock tests, see tests/harness/clock.py).
 """
 
 import collections
@@ -47,6 +51,7 @@ class TqTestEventsPlugin(
             "fire": ["event"],
             "fire_many": ["event", "count"],
             "clear_seen": [],
+            "heartbeat": ["kind"],
         }
 
     def on_api_command(self, command, data):
@@ -57,6 +62,9 @@ class TqTestEventsPlugin(
             with self._seen_lock:
                 self._seen.clear()
             return flask.jsonify(cleared=True)
+
+        if command == "heartbeat":
+            return self._heartbeat(data.get("kind"))
 
         event = data.get("event")
         payload = data.get("payload")
@@ -87,12 +95,23 @@ class TqTestEventsPlugin(
 
         flask.abort(400)
 
+    def _heartbeat(self, kind):
+        info = self._plugin_manager.get_plugin_info("tracking_queued", require_enabled=True)
+        if info is None:
+            flask.abort(409, description="tracking_queued is not loaded")
+        runtime = info.implementation._runtime
+        trackers = {"ping": runtime._track_ping, "pong": runtime._track_pong}
+        if kind not in trackers:
+            flask.abort(400, description="kind must be ping or pong")
+        trackers[kind]()
+        return flask.jsonify(heartbeat=kind)
+
     def on_api_get(self, request):
         if not Permissions.ADMIN.can():
             flask.abort(403)
         with self._seen_lock:
             seen = list(self._seen)
-        return flask.jsonify(seen=seen)
+        return flask.jsonify(seen=seen, time=time.time())
 
     # ~~ EventHandlerPlugin
 
