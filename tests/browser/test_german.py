@@ -10,15 +10,17 @@ from __future__ import annotations
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import login, screenshot
-from tests.harness.api import DONE, PRINTS, offline
+from tests.harness.api import DONE, PRINTS, offline, wait_status
 from tools.basedir import PLUGIN_ID
 
 # What a user picks under Settings > Appearance > Default language (config.yaml).
 GERMAN = {"appearance": {"defaultLanguage": "de"}}
 
 
-def test_wizard_step_in_german(octoprint_factory, page: Page):
-    server = octoprint_factory(plugin_settings={"enabled": None}, extra_config=GERMAN, show_wizards=[PLUGIN_ID])
+def test_wizard_step_in_german(octoprint_factory, receiver, page: Page):
+    server = octoprint_factory(
+        plugin_settings={**PRINTS, "enabled": None}, extra_config=GERMAN, show_wizards=[PLUGIN_ID]
+    )
     login(page, server)
     step = page.locator("#wizard_plugin_tracking_queued")
     expect(step).to_be_visible()
@@ -38,12 +40,20 @@ def test_wizard_step_in_german(octoprint_factory, page: Page):
     expect(message).to_be_hidden()
     expect(page.locator(".modal-scrollable")).to_have_count(1)
 
+    # Turned on elsewhere meanwhile, offline: Disable says what it deletes (the start's ping).
+    receiver.stop()
+    server.api("POST", "/api/settings", json={"plugins": {PLUGIN_ID: {"enabled": True}}})
+    wait_status(server, lambda s: s["pending"] + s["in_flight"] == 1)
+    expect(page.locator("#tracking_queued_wizard_optout")).to_have_text(
+        "Deaktivieren löscht 1 noch nicht gesendeten Eintrag."
+    )
+
     page.click("#tracking_queued_wizard_disable")
     expect(page.locator("#tracking_queued_wizard_result")).to_contain_text(
         "Anonymous Usage Tracking (mit Warteschlange) ist deaktiviert"
     )
     assert server.api("GET", "/api/settings").json()["plugins"][PLUGIN_ID]["enabled"] is False
-    finish.click(force=True)  # forced: the dialog may still re-centre after the result appeared
+    finish.click()  # not forced: Playwright waits until the re-centring dialog holds still
     expect(page.locator("#wizard_dialog")).to_be_hidden()
 
 
