@@ -7,6 +7,8 @@ from the .po, which OctoPrint serves to the browser as a script.
 
 from __future__ import annotations
 
+import re
+
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import login, screenshot
@@ -84,5 +86,28 @@ def test_settings_tab_in_german(octoprint_factory, receiver, page: Page):
     # Computed by the JavaScript: the worker's state, the clear button for the shown list.
     expect(page.locator("#tracking_queued_state")).to_contain_text("Pausiert bis")
     expect(page.locator("#tracking_queued_clear")).to_have_text("Ausstehende löschen")
+    expect(page.locator("#tracking_queued_connectivity")).to_have_text(
+        "Online: OctoPrints Onlineprüfung meldet das oder ist aus"
+    )
+    expect(page.locator("#tracking_queued_dropped")).to_have_text(
+        "0 über der Grenze von 10000 Einträgen, 0 älter als 30 Tage, 0 nicht speicherbar"
+    )
+    expect(page.locator("#tracking_queued_superseded")).to_have_text("0 durch einen neueren Eintrag derselben Art")
+    expect(page.locator("#tracking_queued_cleared")).to_have_text("0 durch Löschen oder Abschalten des Trackings")
+    stats = page.locator("#tracking_queued_inspector dl dt")
+    for label in ("Verbindung", "Verworfen", "Ersetzt", "Gelöscht", "Ältestes ausstehendes"):
+        expect(stats.filter(has_text=label)).to_have_count(1)
+    # Shown only for an uncertain time: the words are there all the same.
+    uncertain = page.locator("#tracking_queued_oldest .tracking_queued_uncertain")
+    expect(uncertain).to_have_text("Zeit unsicher")
+    expect(uncertain).to_have_attribute("title", re.compile(r"^Die Uhr dieses Geräts war nicht"))
+
+    # Unticking the switch warns before saving (JavaScript, with the German plural).
+    warning = page.locator("#tracking_queued_optout")
+    page.uncheck("#tracking_queued_enabled")
+    expect(warning).to_contain_text("1 noch nicht gesendeter Eintrag wird beim Speichern gelöscht.")
+    expect(warning).to_contain_text("Das Abschalten des Trackings löscht, was gesammelt")
+    screenshot(page, "settings_opt_out_de")
+    page.check("#tracking_queued_enabled")
     page.evaluate("PNotify.removeAll()")  # OctoPrint's own pop-ups would hide the tab
     screenshot(page, "settings_de")

@@ -66,14 +66,63 @@ $(function () {
             return state ? state.css : "muted";
         });
 
+        // {verdict: {text, css}}: which connectivity verdict the worker goes by
+        self.verdicts = JSON.parse($("#tracking_queued_connectivity").attr("data-verdicts") || "{}");
+
+        self._verdict = function () {
+            var key = (self.status().worker || {}).connectivity;
+            return _.has(self.verdicts, key) ? self.verdicts[key] : undefined;
+        };
+
+        self.connectivityText = ko.pureComputed(function () {
+            var verdict = self._verdict();
+            return verdict ? verdict.text : "-";
+        });
+
+        self.connectivityCss = ko.pureComputed(function () {
+            var verdict = self._verdict();
+            return verdict ? verdict.css : "muted";
+        });
+
+        // Records that turning tracking off deletes: everything not yet delivered.
+        self.unsent = ko.pureComputed(function () {
+            var s = self.status();
+            return (s.pending || 0) + (s.in_flight || 0) + (s.failed || 0);
+        });
+
+        // The switch is off in the form while tracking is on as saved: saving opts out.
+        self.optingOut = ko.pureComputed(function () {
+            var plugin = self.pluginSettings();
+            return !!plugin && !plugin.enabled() && self.status().enabled === true;
+        });
+
+        self.optOutText = ko.pureComputed(function () {
+            var count = self.unsent();
+            if (count === 0) return gettext("No records are waiting to be sent.");
+            return _.sprintf(
+                ngettext(
+                    "%(count)d record not yet sent will be deleted when you save.",
+                    "%(count)d records not yet sent will be deleted when you save.",
+                    count
+                ),
+                {count: count}
+            );
+        });
+
         self.oldestText = ko.pureComputed(function () {
             var oldest = self.status().oldest_pending;
             if (!oldest) return gettext("none");
+            if (self.oldestUncertain()) return localTime(oldest); // "ago" would repeat a doubt
             self.now(); // re-evaluate as time passes
             return _.sprintf(gettext("%(time)s (%(ago)s)"), {
                 time: localTime(oldest),
                 ago: moment.unix(oldest).fromNow()
             });
+        });
+
+        self.oldestUncertain = ko.pureComputed(function () {
+            var s = self.status();
+            return !!s.oldest_pending && s.oldest_pending_certain === false;
         });
 
         self.lastErrorText = ko.pureComputed(function () {
@@ -85,20 +134,59 @@ $(function () {
             });
         });
 
+        // "webui_load 10, ping 2": a count per tracking event, the largest first
+        function perEvent(counts) {
+            var pairs = _.pairs(counts || {}).sort(function (a, b) {
+                return b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
+            });
+            return _.map(pairs, function (pair) {
+                return pair[0] + " " + pair[1];
+            }).join(", ");
+        }
+
+        function withKinds(text, counts) {
+            var kinds = perEvent(counts);
+            return kinds ? _.sprintf("%(text)s (%(kinds)s)", {text: text, kinds: kinds}) : text;
+        }
+
+        self._byEvent = function (kind) {
+            return (self.status().by_event || {})[kind];
+        };
+
         self.droppedText = ko.pureComputed(function () {
             var s = self.status();
-            return _.sprintf(
-                gettext(
-                    "%(cap)d over the limit of %(max)d records, %(age)d older than %(days)d days, %(lost)d could not be stored"
+            return [
+                withKinds(
+                    _.sprintf(gettext("%(count)d over the limit of %(max)d records"), {
+                        count: s.dropped_cap || 0,
+                        max: s.max_records || 0
+                    }),
+                    self._byEvent("dropped_cap")
                 ),
-                {
-                    cap: s.dropped_cap || 0,
-                    max: s.max_records || 0,
-                    age: s.dropped_age || 0,
-                    days: s.max_age_days || 0,
-                    lost: s.store_failed || 0
-                }
+                withKinds(
+                    _.sprintf(gettext("%(count)d older than %(days)d days"), {
+                        count: s.dropped_age || 0,
+                        days: s.max_age_days || 0
+                    }),
+                    self._byEvent("dropped_age")
+                ),
+                _.sprintf(gettext("%(count)d could not be stored"), {count: s.store_failed || 0})
+            ].join(", ");
+        });
+
+        self.supersededText = ko.pureComputed(function () {
+            return withKinds(
+                _.sprintf(gettext("%(count)d by a newer record of the same kind"), {
+                    count: self.status().superseded || 0
+                }),
+                self._byEvent("superseded")
             );
+        });
+
+        self.clearedText = ko.pureComputed(function () {
+            return _.sprintf(gettext("%(count)d by Clear or by turning tracking off"), {
+                count: self.status().cleared || 0
+            });
         });
 
         self.clearText = ko.pureComputed(function () {
@@ -139,6 +227,7 @@ $(function () {
                     event: ko.observable(),
                     status: ko.observable(),
                     when: ko.observable(),
+                    uncertain: ko.observable(),
                     attempts: ko.observable(),
                     lastError: ko.observable(),
                     sentText: ko.observable(),
@@ -147,7 +236,9 @@ $(function () {
             }
             row.event(record.event);
             row.status(record.status);
-            row.when(localTime(record.created));
+            // when its event happened (true time where known), not when it was queued
+            row.when(localTime(record.event_time || record.created));
+            row.uncertain(!!record.time_uncertain);
             row.attempts(record.attempts || 0);
             row.lastError(record.last_error || "");
             row.sentText(
