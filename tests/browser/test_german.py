@@ -97,10 +97,13 @@ def test_settings_tab_in_german(octoprint_factory, receiver, page: Page):
     stats = page.locator("#tracking_queued_inspector dl dt")
     for label in ("Verbindung", "Verworfen", "Ersetzt", "Gelöscht", "Ältestes ausstehendes"):
         expect(stats.filter(has_text=label)).to_have_count(1)
-    # Shown only for an uncertain time: the words are there all the same.
+    # Shown only for an uncertain time, and on a long list: the words are there all the same.
     uncertain = page.locator("#tracking_queued_oldest .tracking_queued_uncertain")
     expect(uncertain).to_have_text("Zeit unsicher")
     expect(uncertain).to_have_attribute("title", re.compile(r"^Die Uhr dieses Geräts war nicht"))
+    pager = {"first": "Erste Seite", "prev": "Vorherige Seite", "next": "Nächste Seite", "last": "Letzte Seite"}
+    for button, title in pager.items():
+        expect(page.locator(f"#tracking_queued_{button}")).to_have_attribute("title", title)
 
     # Unticking the switch warns before saving (JavaScript, with the German plural).
     warning = page.locator("#tracking_queued_optout")

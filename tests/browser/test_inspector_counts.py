@@ -1,5 +1,5 @@
 """What the queue inspector counts and dates: records replaced and dropped per tracking event,
-the connectivity verdict in force, true event times (and uncertain ones)."""
+the connectivity verdict in force, true event times (and uncertain ones), and paging by key."""
 
 from __future__ import annotations
 
@@ -115,7 +115,7 @@ def record(event: str, created: float) -> dict:
     }
 
 
-def test_an_uncertain_time_is_marked(octoprint_factory, receiver, page: Page):
+def test_uncertain_times_are_marked_and_the_pager_walks_by_key(octoprint_factory, receiver, page: Page):
     receiver.stop()
     server = octoprint_factory(plugin_settings=PRINTS, start=False)
     created = prefill_from_an_earlier_boot(server.data_folder, stale_by=3 * DAY)
@@ -138,3 +138,29 @@ def test_an_uncertain_time_is_marked(octoprint_factory, receiver, page: Page):
     oldest = page.locator("#tracking_queued_oldest")
     expect(oldest).to_contain_text(stale)
     expect(oldest.locator(".tracking_queued_uncertain")).to_be_visible()
+
+    pager = page.locator("#tracking_queued_page")
+    events = rows.locator("td:nth-child(3) code")
+
+    def shows(text: str, first_event: str, last_event: str) -> None:
+        expect(pager).to_have_text(text)
+        expect(events.first).to_have_text(first_event)
+        expect(events.last).to_have_text(last_event)
+
+    shows("1–20 of 46", "from_earlier_boot", "backlog_18")
+    page.click("#tracking_queued_last")
+    shows("27–46 of 46", "backlog_25", "ping")
+    page.click("#tracking_queued_prev")
+    shows("7–26 of 46", "backlog_05", "backlog_24")
+    page.click("#tracking_queued_prev")  # fewer than a page before it: the first page
+    shows("1–20 of 46", "from_earlier_boot", "backlog_18")
+    page.click("#tracking_queued_next")
+    shows("21–40 of 46", "backlog_19", "backlog_38")
+    screenshot(page, "inspector_pager")
+    server.fire_event("PrintDone", DONE)  # the list changed: a middle page's place is a guess now
+    expect(pager).to_have_text("about 21–40 of 47")
+    page.click("#tracking_queued_next")  # a short page after the key: the end, known exactly
+    shows("41–47 of 47", "backlog_39", "print_done")
+    expect(page.locator("#tracking_queued_next").locator("..")).to_have_class("disabled")
+    page.click("#tracking_queued_first")
+    shows("1–20 of 47", "from_earlier_boot", "backlog_18")
