@@ -34,6 +34,10 @@ $(function () {
             self.pendingRecords((details && details.pending_records) || 0);
         };
 
+        self.showOptOut = ko.pureComputed(function () {
+            return self.pendingRecords() > 0 && self.decision() !== false;
+        });
+
         self.optOutText = ko.pureComputed(function () {
             var count = self.pendingRecords();
             return _.sprintf(
