@@ -30,6 +30,8 @@ def test_wizard_step_in_german(octoprint_factory, receiver, page: Page):
     expect(step).to_contain_text("keine IP-Adressen")
     expect(page.locator("#tracking_queued_wizard_enable")).to_have_text("Aktivieren")
     expect(page.locator("#tracking_queued_wizard_disable")).to_have_text("Deaktivieren")
+    # the dialog fades in over the page: a picture taken earlier shows both
+    page.wait_for_function("getComputedStyle(document.querySelector('#wizard_dialog')).opacity === '1'")
     screenshot(page, "wizard_step_de")
 
     # The refusal to finish without a decision is the JavaScript's text (ours is the only step).
