@@ -166,8 +166,11 @@ class TrackingQueuedPlugin(
         return 1
 
     def get_wizard_details(self) -> dict:
-        # The wizard says that enabling ours turns the bundled plugin off, when it is on.
-        return {"bundled_enabled": self._runtime.bundled_enabled()}
+        # The wizard says that enabling ours turns the bundled plugin off, when it is on,
+        # and how many records Disable deletes (tracking may have been enabled meanwhile).
+        status = self._runtime.status()
+        unsent = status["pending"] + status["in_flight"] + status["failed"]
+        return {"bundled_enabled": status["bundled_enabled"], "pending_records": unsent}
 
 
 class _SettingsAccess:

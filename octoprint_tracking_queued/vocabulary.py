@@ -1,4 +1,5 @@
-"""The words the plugin shows: event switches, worker states and the ping interval, defined once.
+"""The words the plugin shows: event switches, worker states, connectivity verdicts and the ping
+interval, defined once.
 
 Settings (`config`), the worker and the send policy use the keys; the settings template and the
 JS get the labels through `template_vars`.
@@ -64,9 +65,36 @@ WORKER_STATES: dict[str, StateLabel] = {
 }
 
 
+# ~~ connectivity verdicts, as the worker reports them in the status (worker.connectivity)
+
+VERDICT_ONLINE = "online"
+VERDICT_OFFLINE = "offline"  # OctoPrint's check says offline and is believed
+VERDICT_REACHABLE = "reachable"  # the check says offline, but a delivery proved it wrong
+
+CONNECTIVITY: dict[str, StateLabel] = {
+    VERDICT_ONLINE: StateLabel(_("Online: OctoPrint's connectivity check says so, or is off"), "text-success"),
+    VERDICT_OFFLINE: StateLabel(
+        _("Offline, as OctoPrint's connectivity check says: one record is tried now and then"), "text-warning"
+    ),
+    VERDICT_REACHABLE: StateLabel(
+        _("OctoPrint's connectivity check says offline, but the tracking server was reached: sending"),
+        "text-success",
+    ),
+}
+
+
+def _labels_json(labels: Mapping[str, StateLabel]) -> str:
+    return json.dumps({key: {"text": str(label.text), "css": label.css} for key, label in labels.items()})
+
+
 def worker_states_json() -> str:
     """The state labels for the JS, as {"state": {"text": ..., "css": ...}}, translated now."""
-    return json.dumps({state: {"text": str(label.text), "css": label.css} for state, label in WORKER_STATES.items()})
+    return _labels_json(WORKER_STATES)
+
+
+def connectivity_json() -> str:
+    """The verdict labels for the JS, as {"verdict": {"text": ..., "css": ...}}, translated now."""
+    return _labels_json(CONNECTIVITY)
 
 
 # ~~ the ping interval in words
@@ -118,5 +146,6 @@ def template_vars(effective: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "event_switches": EVENT_SWITCHES,
         "worker_states": LazyText(worker_states_json),
+        "connectivity": LazyText(connectivity_json),
         "ping_text": LazyText(ping_text, effective["ping"]),
     }

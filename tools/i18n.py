@@ -157,7 +157,16 @@ class Report:
 
 def compiled_messages(catalog: Catalog) -> Dict[str, object]:
     """What `pybabel compile` puts into the .mo: translated, non-fuzzy messages."""
-    return {msgid_key(m.id): m.string for m in catalog if m.id and m.string and not m.fuzzy and any(_strings(m.string))}
+    return {
+        msgid_key(m.id): _comparable(m.string)
+        for m in catalog
+        if m.id and m.string and not m.fuzzy and any(_strings(m.string))
+    }
+
+
+def _comparable(value) -> object:
+    # A plural's forms come back from a .po as a tuple, from a .mo as a list.
+    return tuple(value) if isinstance(value, (list, tuple)) else value
 
 
 def _strings(value) -> List[str]:
@@ -170,7 +179,7 @@ def mo_matches_po(po: Path, mo: Path) -> bool:
         return False
     with mo.open("rb") as f:
         compiled = read_mo(f)
-    in_mo = {msgid_key(m.id): m.string for m in compiled if m.id}
+    in_mo = {msgid_key(m.id): _comparable(m.string) for m in compiled if m.id}
     return in_mo == compiled_messages(read_catalog(po))
 
 

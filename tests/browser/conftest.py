@@ -43,10 +43,15 @@ def page(browser: Browser) -> Iterator[Page]:
     context.close()
 
 
+# OctoPrint's pop-ups (achievements for the prints a test fires) come and go on their own
+# and would cover the tab; hidden only in the picture, the page keeps them.
+_NO_POPUPS = ".ui-pnotify { display: none !important; }"
+
+
 def screenshot(page: Page, name: str) -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path))
+    page.screenshot(path=str(path), style=_NO_POPUPS)
     return path
 
 

@@ -7,18 +7,22 @@ from the .po, which OctoPrint serves to the browser as a script.
 
 from __future__ import annotations
 
+import re
+
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import login, screenshot
-from tests.harness.api import DONE, PRINTS, offline
+from tests.harness.api import DONE, PRINTS, offline, wait_status
 from tools.basedir import PLUGIN_ID
 
 # What a user picks under Settings > Appearance > Default language (config.yaml).
 GERMAN = {"appearance": {"defaultLanguage": "de"}}
 
 
-def test_wizard_step_in_german(octoprint_factory, page: Page):
-    server = octoprint_factory(plugin_settings={"enabled": None}, extra_config=GERMAN, show_wizards=[PLUGIN_ID])
+def test_wizard_step_in_german(octoprint_factory, receiver, page: Page):
+    server = octoprint_factory(
+        plugin_settings={**PRINTS, "enabled": None}, extra_config=GERMAN, show_wizards=[PLUGIN_ID]
+    )
     login(page, server)
     step = page.locator("#wizard_plugin_tracking_queued")
     expect(step).to_be_visible()
@@ -26,6 +30,8 @@ def test_wizard_step_in_german(octoprint_factory, page: Page):
     expect(step).to_contain_text("keine IP-Adressen")
     expect(page.locator("#tracking_queued_wizard_enable")).to_have_text("Aktivieren")
     expect(page.locator("#tracking_queued_wizard_disable")).to_have_text("Deaktivieren")
+    # the dialog fades in over the page: a picture taken earlier shows both
+    page.wait_for_function("getComputedStyle(document.querySelector('#wizard_dialog')).opacity === '1'")
     screenshot(page, "wizard_step_de")
 
     # The refusal to finish without a decision is the JavaScript's text (ours is the only step).
@@ -38,12 +44,20 @@ def test_wizard_step_in_german(octoprint_factory, page: Page):
     expect(message).to_be_hidden()
     expect(page.locator(".modal-scrollable")).to_have_count(1)
 
+    # Turned on elsewhere meanwhile, offline: Disable says what it deletes (the start's ping).
+    receiver.stop()
+    server.api("POST", "/api/settings", json={"plugins": {PLUGIN_ID: {"enabled": True}}})
+    wait_status(server, lambda s: s["pending"] + s["in_flight"] == 1)
+    expect(page.locator("#tracking_queued_wizard_optout")).to_have_text(
+        "Deaktivieren löscht 1 noch nicht gesendeten Eintrag."
+    )
+
     page.click("#tracking_queued_wizard_disable")
     expect(page.locator("#tracking_queued_wizard_result")).to_contain_text(
         "Anonymous Usage Tracking (mit Warteschlange) ist deaktiviert"
     )
     assert server.api("GET", "/api/settings").json()["plugins"][PLUGIN_ID]["enabled"] is False
-    finish.click(force=True)  # forced: the dialog may still re-centre after the result appeared
+    finish.click()  # not forced: Playwright waits until the re-centring dialog holds still
     expect(page.locator("#wizard_dialog")).to_be_hidden()
 
 
@@ -74,5 +88,31 @@ def test_settings_tab_in_german(octoprint_factory, receiver, page: Page):
     # Computed by the JavaScript: the worker's state, the clear button for the shown list.
     expect(page.locator("#tracking_queued_state")).to_contain_text("Pausiert bis")
     expect(page.locator("#tracking_queued_clear")).to_have_text("Ausstehende löschen")
+    expect(page.locator("#tracking_queued_connectivity")).to_have_text(
+        "Online: OctoPrints Onlineprüfung meldet das oder ist aus"
+    )
+    expect(page.locator("#tracking_queued_dropped")).to_have_text(
+        "0 über der Grenze von 10000 Einträgen, 0 älter als 30 Tage, 0 nicht speicherbar"
+    )
+    expect(page.locator("#tracking_queued_superseded")).to_have_text("0 durch einen neueren Eintrag derselben Art")
+    expect(page.locator("#tracking_queued_cleared")).to_have_text("0 durch Löschen oder Abschalten des Trackings")
+    stats = page.locator("#tracking_queued_inspector dl dt")
+    for label in ("Verbindung", "Verworfen", "Ersetzt", "Gelöscht", "Ältestes ausstehendes"):
+        expect(stats.filter(has_text=label)).to_have_count(1)
+    # Shown only for an uncertain time, and on a long list: the words are there all the same.
+    uncertain = page.locator("#tracking_queued_oldest .tracking_queued_uncertain")
+    expect(uncertain).to_have_text("Zeit unsicher")
+    expect(uncertain).to_have_attribute("title", re.compile(r"^Die Uhr dieses Geräts war nicht"))
+    pager = {"first": "Erste Seite", "prev": "Vorherige Seite", "next": "Nächste Seite", "last": "Letzte Seite"}
+    for button, title in pager.items():
+        expect(page.locator(f"#tracking_queued_{button}")).to_have_attribute("title", title)
+
+    # Unticking the switch warns before saving (JavaScript, with the German plural).
+    warning = page.locator("#tracking_queued_optout")
+    page.uncheck("#tracking_queued_enabled")
+    expect(warning).to_contain_text("1 noch nicht gesendeter Eintrag wird beim Speichern gelöscht.")
+    expect(warning).to_contain_text("Das Abschalten des Trackings löscht, was gesammelt")
+    screenshot(page, "settings_opt_out_de")
+    page.check("#tracking_queued_enabled")
     page.evaluate("PNotify.removeAll()")  # OctoPrint's own pop-ups would hide the tab
     screenshot(page, "settings_de")

@@ -119,3 +119,14 @@ def test_a_complete_catalogue_passes(tmp_path, monkeypatch):
     monkeypatch.setattr(i18n, "CATALOGUES", _catalogue(tmp_path, {"Done": "Fertig"}))
     report = i18n.report("xx", template)
     assert report.complete, report
+
+
+def test_a_compiled_plural_matches_its_po(tmp_path, monkeypatch):
+    # read_po gives a plural's forms as a tuple, read_mo as a list: the same translation
+    template = Catalog()
+    template.add(("%(num)d day", "%(num)d days"))
+    monkeypatch.setattr(
+        i18n, "CATALOGUES", _catalogue(tmp_path, {("%(num)d day", "%(num)d days"): ("%(num)d Tag", "%(num)d Tage")})
+    )
+    report = i18n.report("xx", template)
+    assert report.complete, report

@@ -29,6 +29,15 @@ def test_every_worker_state_has_a_label_and_a_style():
         assert str(label.text).strip() and label.css in ("text-success", "text-warning", "text-error", "muted")
 
 
+def test_every_connectivity_verdict_of_the_worker_has_a_label():
+    # worker.py names the verdicts for itself; the settings tab shows each in words
+    verdicts = {worker.VERDICT_ONLINE, worker.VERDICT_OFFLINE, worker.VERDICT_REACHABLE}
+    assert set(vocabulary.CONNECTIVITY) == verdicts
+    assert {vocabulary.VERDICT_ONLINE, vocabulary.VERDICT_OFFLINE, vocabulary.VERDICT_REACHABLE} == verdicts
+    for label in vocabulary.CONNECTIVITY.values():
+        assert str(label.text).strip() and label.css in ("text-success", "text-warning", "text-error", "muted")
+
+
 @pytest.mark.parametrize(
     "seconds,interval",
     [
@@ -56,6 +65,12 @@ def test_template_vars_give_switches_state_labels_and_ping_text():
     states = json.loads(str(found["worker_states"]))
     assert states["backoff"] == {"text": "Backing off until %(time)s (%(reason)s)", "css": "text-warning"}
     assert set(states) == set(vocabulary.WORKER_STATES)
+    verdicts = json.loads(str(found["connectivity"]))
+    assert verdicts["online"] == {
+        "text": "Online: OctoPrint's connectivity check says so, or is off",
+        "css": "text-success",
+    }
+    assert set(verdicts) == set(vocabulary.CONNECTIVITY)
 
 
 def test_state_labels_are_escaped_into_their_html_attribute():

@@ -23,6 +23,15 @@
         );
     };
 
+    // A page by key, as fast at the end of a long queue as at its start: `keys` is {} (the
+    // first page), {after: rowid}, {before: rowid} or {last: true}.
+    TrackingQueuedClient.prototype.recordsPage = function (scope, keys, limit, opts) {
+        var url = this.base.getSimpleApiUrl(PLUGIN);
+        var query = _.extend({records: scope, limit: limit || 20}, keys || {});
+        if (query.last) query.last = 1;
+        return this.base.get(url + "?" + $.param(query), opts);
+    };
+
     TrackingQueuedClient.prototype.track = function (event, payload, opts) {
         return this.base.simpleApiCommand(PLUGIN, "track", {event: event, payload: payload}, opts);
     };

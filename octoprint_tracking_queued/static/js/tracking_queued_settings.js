@@ -23,8 +23,19 @@ $(function () {
         self.scope = ko.observable("pending");
         self.records = ko.observableArray([]);
         self.total = ko.observable(0);
-        self.offset = ko.observable(0);
         self.pageSize = PAGE_SIZE;
+        // The pager goes by key (rowid), so the last page of a long queue costs what the
+        // first does. The page shown is the one `anchor` asks for: {} the first,
+        // {after: rowid}, {before: rowid}, {last: true}. Its position in the list is known
+        // at either end; in between it is counted from the pages walked, which records
+        // sent or dropped meanwhile make approximate.
+        self.anchor = {};
+        self.position = ko.observable(0); // of the first row shown, from 0
+        self.positionExact = ko.observable(true);
+        self.atStart = ko.observable(true);
+        self.atEnd = ko.observable(true);
+        // the position counted for the anchor's page when it was asked for, and the total then
+        self.basis = {position: 0, exact: true, total: 0};
         self.busy = ko.observable(false);
         self.now = ko.observable(Date.now() / 1000);
 
@@ -66,14 +77,63 @@ $(function () {
             return state ? state.css : "muted";
         });
 
+        // {verdict: {text, css}}: which connectivity verdict the worker goes by
+        self.verdicts = JSON.parse($("#tracking_queued_connectivity").attr("data-verdicts") || "{}");
+
+        self._verdict = function () {
+            var key = (self.status().worker || {}).connectivity;
+            return _.has(self.verdicts, key) ? self.verdicts[key] : undefined;
+        };
+
+        self.connectivityText = ko.pureComputed(function () {
+            var verdict = self._verdict();
+            return verdict ? verdict.text : "-";
+        });
+
+        self.connectivityCss = ko.pureComputed(function () {
+            var verdict = self._verdict();
+            return verdict ? verdict.css : "muted";
+        });
+
+        // Records that turning tracking off deletes: everything not yet delivered.
+        self.unsent = ko.pureComputed(function () {
+            var s = self.status();
+            return (s.pending || 0) + (s.in_flight || 0) + (s.failed || 0);
+        });
+
+        // The switch is off in the form while tracking is on as saved: saving opts out.
+        self.optingOut = ko.pureComputed(function () {
+            var plugin = self.pluginSettings();
+            return !!plugin && !plugin.enabled() && self.status().enabled === true;
+        });
+
+        self.optOutText = ko.pureComputed(function () {
+            var count = self.unsent();
+            if (count === 0) return gettext("No records are waiting to be sent.");
+            return _.sprintf(
+                ngettext(
+                    "%(count)d record not yet sent will be deleted when you save.",
+                    "%(count)d records not yet sent will be deleted when you save.",
+                    count
+                ),
+                {count: count}
+            );
+        });
+
         self.oldestText = ko.pureComputed(function () {
             var oldest = self.status().oldest_pending;
             if (!oldest) return gettext("none");
+            if (self.oldestUncertain()) return localTime(oldest); // "ago" would repeat a doubt
             self.now(); // re-evaluate as time passes
             return _.sprintf(gettext("%(time)s (%(ago)s)"), {
                 time: localTime(oldest),
                 ago: moment.unix(oldest).fromNow()
             });
+        });
+
+        self.oldestUncertain = ko.pureComputed(function () {
+            var s = self.status();
+            return !!s.oldest_pending && s.oldest_pending_certain === false;
         });
 
         self.lastErrorText = ko.pureComputed(function () {
@@ -85,20 +145,59 @@ $(function () {
             });
         });
 
+        // "webui_load 10, ping 2": a count per tracking event, the largest first
+        function perEvent(counts) {
+            var pairs = _.pairs(counts || {}).sort(function (a, b) {
+                return b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
+            });
+            return _.map(pairs, function (pair) {
+                return pair[0] + " " + pair[1];
+            }).join(", ");
+        }
+
+        function withKinds(text, counts) {
+            var kinds = perEvent(counts);
+            return kinds ? _.sprintf("%(text)s (%(kinds)s)", {text: text, kinds: kinds}) : text;
+        }
+
+        self._byEvent = function (kind) {
+            return (self.status().by_event || {})[kind];
+        };
+
         self.droppedText = ko.pureComputed(function () {
             var s = self.status();
-            return _.sprintf(
-                gettext(
-                    "%(cap)d over the limit of %(max)d records, %(age)d older than %(days)d days, %(lost)d could not be stored"
+            return [
+                withKinds(
+                    _.sprintf(gettext("%(count)d over the limit of %(max)d records"), {
+                        count: s.dropped_cap || 0,
+                        max: s.max_records || 0
+                    }),
+                    self._byEvent("dropped_cap")
                 ),
-                {
-                    cap: s.dropped_cap || 0,
-                    max: s.max_records || 0,
-                    age: s.dropped_age || 0,
-                    days: s.max_age_days || 0,
-                    lost: s.store_failed || 0
-                }
+                withKinds(
+                    _.sprintf(gettext("%(count)d older than %(days)d days"), {
+                        count: s.dropped_age || 0,
+                        days: s.max_age_days || 0
+                    }),
+                    self._byEvent("dropped_age")
+                ),
+                _.sprintf(gettext("%(count)d could not be stored"), {count: s.store_failed || 0})
+            ].join(", ");
+        });
+
+        self.supersededText = ko.pureComputed(function () {
+            return withKinds(
+                _.sprintf(gettext("%(count)d by a newer record of the same kind"), {
+                    count: self.status().superseded || 0
+                }),
+                self._byEvent("superseded")
             );
+        });
+
+        self.clearedText = ko.pureComputed(function () {
+            return _.sprintf(gettext("%(count)d by Clear or by turning tracking off"), {
+                count: self.status().cleared || 0
+            });
         });
 
         self.clearText = ko.pureComputed(function () {
@@ -108,11 +207,14 @@ $(function () {
         });
 
         self.pageText = ko.pureComputed(function () {
-            return _.sprintf(gettext("%(first)d–%(last)d of %(total)d"), {
-                first: self.offset() + 1,
-                last: Math.min(self.offset() + PAGE_SIZE, self.total()),
+            var values = {
+                first: self.position() + 1,
+                last: self.position() + self.records().length,
                 total: self.total()
-            });
+            };
+            return self.positionExact()
+                ? _.sprintf(gettext("%(first)d–%(last)d of %(total)d"), values)
+                : _.sprintf(gettext("about %(first)d–%(last)d of %(total)d"), values);
         });
 
         // ~~ data
@@ -139,15 +241,19 @@ $(function () {
                     event: ko.observable(),
                     status: ko.observable(),
                     when: ko.observable(),
+                    uncertain: ko.observable(),
                     attempts: ko.observable(),
                     lastError: ko.observable(),
                     sentText: ko.observable(),
                     expanded: ko.observable(!!self.expanded[key])
                 };
             }
+            row.rowid = record.rowid; // the pager's key
             row.event(record.event);
             row.status(record.status);
-            row.when(localTime(record.created));
+            // when its event happened (true time where known), not when it was queued
+            row.when(localTime(record.event_time || record.created));
+            row.uncertain(!!record.time_uncertain);
             row.attempts(record.attempts || 0);
             row.lastError(record.last_error || "");
             row.sentText(
@@ -161,25 +267,60 @@ $(function () {
         self.requestRecords = function () {
             if (!self.visible || !self.canManage()) return;
             var seq = ++self.requestSeq;
-            var scope = self.scope();
+            var anchor = self.anchor;
             return client()
-                .records(scope, self.offset(), PAGE_SIZE)
+                .recordsPage(self.scope(), anchor, PAGE_SIZE)
                 .done(function (response) {
                     if (seq !== self.requestSeq) return; // a newer request is under way
-                    self.total(response.total);
-                    if (response.total > 0 && self.offset() >= response.total) {
-                        // the page we were on emptied: go to the last one that exists
-                        self.offset(Math.floor((response.total - 1) / PAGE_SIZE) * PAGE_SIZE);
+                    var rows = response.records;
+                    var total = response.total;
+                    var keyed = anchor.after !== undefined || anchor.before !== undefined;
+                    var short =
+                        rows.length === 0 ||
+                        (anchor.before !== undefined && rows.length < PAGE_SIZE);
+                    if (keyed && short && total > rows.length) {
+                        // nothing (or, going back, less than a page) beyond the key: that end
+                        self.anchor = anchor.after !== undefined ? {last: true} : {};
                         self.requestRecords();
                         return;
                     }
-                    var rows = _.map(response.records, self.toRow);
+                    if (total === 0) self.anchor = anchor = {}; // emptied: new records start a list
+                    self._place(anchor, rows.length, total);
+                    self.total(total);
+                    rows = _.map(rows, self.toRow);
                     self.rowsByKey = {};
                     _.each(rows, function (row) {
                         self.rowsByKey[row.key] = row;
                     });
                     self.records(rows);
                 });
+        };
+
+        // Where the page is in the list: exact at either end, else counted from the walk.
+        self._place = function (anchor, count, total) {
+            var position, exact;
+            if (anchor.last) {
+                position = total - count;
+                exact = true;
+            } else if (anchor.after === undefined && anchor.before === undefined) {
+                position = 0;
+                exact = true;
+            } else if (anchor.after !== undefined && count < PAGE_SIZE) {
+                position = total - count; // a short page after a key ends the list
+                exact = true;
+            } else {
+                position = self.basis.position;
+                exact = self.basis.exact && total === self.basis.total;
+                if (position < 0 || position > total - count) {
+                    position = Math.min(Math.max(position, 0), Math.max(total - count, 0));
+                    exact = false;
+                }
+            }
+            self.position(position);
+            self.positionExact(exact);
+            var first = !anchor.last && anchor.after === undefined && anchor.before === undefined;
+            self.atStart(first || (exact && position === 0));
+            self.atEnd(!!anchor.last || (exact && position + count >= total));
         };
 
         // plugin messages come at most twice a second; fetching the page as often is fine
@@ -201,21 +342,43 @@ $(function () {
         self.showScope = function (scope) {
             if (scope === self.scope()) return;
             self.scope(scope);
-            self.offset(0);
             self.records([]);
+            self._go({});
+        };
+
+        self._go = function (anchor, position) {
+            self.anchor = anchor;
+            self.basis = {
+                position: position || 0,
+                exact: self.positionExact(),
+                total: self.total()
+            };
             self.requestRecords();
+        };
+
+        self._rowid = function (index) {
+            var rows = self.records();
+            return rows.length ? rows[index < 0 ? rows.length - 1 : index].rowid : undefined;
+        };
+
+        self.firstPage = function () {
+            if (self.atStart()) return;
+            self._go({});
         };
 
         self.prevPage = function () {
-            if (self.offset() === 0) return;
-            self.offset(Math.max(0, self.offset() - PAGE_SIZE));
-            self.requestRecords();
+            if (self.atStart() || !self.records().length) return;
+            self._go({before: self._rowid(0)}, self.position() - PAGE_SIZE);
         };
 
         self.nextPage = function () {
-            if (self.offset() + PAGE_SIZE >= self.total()) return;
-            self.offset(self.offset() + PAGE_SIZE);
-            self.requestRecords();
+            if (self.atEnd() || !self.records().length) return;
+            self._go({after: self._rowid(-1)}, self.position() + self.records().length);
+        };
+
+        self.lastPage = function () {
+            if (self.atEnd()) return;
+            self._go({last: true});
         };
 
         self._command = function (call, title) {

@@ -5,6 +5,7 @@
 $(function () {
     var PLUGIN = TrackingQueuedUi.PLUGIN;
     var notifyError = TrackingQueuedUi.notifyError;
+    var STEP = "#wizard_plugin_" + PLUGIN;
 
     function TrackingQueuedWizardViewModel(parameters) {
         var self = this;
@@ -15,12 +16,51 @@ $(function () {
         self.busy = ko.observable(false);
         self.bundledEnabled = ko.observable(false);
         self.bundledTurnedOff = ko.observable(false);
+        // Records not yet sent, which Disable deletes: none when the wizard opens undecided,
+        // but tracking may be turned on elsewhere (another tab, the API) while it is open.
+        self.pendingRecords = ko.observable(0);
         self.required = false;
+        self.shown = false; // our step is in the open wizard dialog
 
         self.onWizardDetails = function (response) {
             var ours = (response && response[PLUGIN]) || {};
             self.required = !!ours.required;
-            self.bundledEnabled(!!(ours.details && ours.details.bundled_enabled));
+            self.shown = $(STEP).length > 0;
+            self._fromDetails(ours.details);
+        };
+
+        self._fromDetails = function (details) {
+            self.bundledEnabled(!!(details && details.bundled_enabled));
+            self.pendingRecords((details && details.pending_records) || 0);
+        };
+
+        self.showOptOut = ko.pureComputed(function () {
+            return self.pendingRecords() > 0 && self.decision() !== false;
+        });
+
+        self.optOutText = ko.pureComputed(function () {
+            var count = self.pendingRecords();
+            return _.sprintf(
+                ngettext(
+                    "Disable deletes %(count)d record not yet sent.",
+                    "Disable deletes %(count)d records not yet sent.",
+                    count
+                ),
+                {count: count}
+            );
+        });
+
+        // The same details again when the queue changed; only the counts are taken from them.
+        self._refresh = _.throttle(function () {
+            OctoPrint.wizard.get().done(function (response) {
+                self._fromDetails(((response || {})[PLUGIN] || {}).details);
+            });
+        }, 500);
+
+        self.onDataUpdaterPluginMessage = function (plugin, data) {
+            if (plugin !== PLUGIN || !data || data.type !== "changed") return;
+            if (!self.shown || self.decision() === false) return;
+            self._refresh();
         };
 
         self.enable = function () {
@@ -77,11 +117,15 @@ $(function () {
             self._askForDecision();
             return false;
         };
+
+        self.onAfterWizardFinish = function () {
+            self.shown = false;
+        };
     }
 
     OCTOPRINT_VIEWMODELS.push({
         construct: TrackingQueuedWizardViewModel,
         dependencies: ["settingsViewModel"],
-        elements: ["#wizard_plugin_tracking_queued"]
+        elements: [STEP]
     });
 });
