@@ -179,6 +179,9 @@ class Runtime:
         for error in self._config_errors:
             logger.error("Configuration error, value not used: %s", error)
         self.enabled = self._settings.enabled() is True
+        # Read here, not per record: one OctoPrint settings lookup costs about as much as
+        # a third of the record's commit, and every record needs the id twice.
+        self._unique_id = self._settings.unique_id() or ""
         self._tracked_events = records.tracked_events(effective["events"])
         if self.queue is not None:
             self.queue.max_records = effective["queue"]["max_records"]
@@ -226,6 +229,7 @@ class Runtime:
             if bundled:
                 logger.info("Not adopting the bundled plugin's instance id (%s); generated a new one", error.reason)
         self._settings.set_unique_id(unique_id)
+        self._unique_id = unique_id
 
     def _opt_out(self) -> None:
         """Consent withdrawn: nothing collected before may leave later, not even after opting in
@@ -352,7 +356,7 @@ class Runtime:
 
     def _context(self) -> records.Context:
         return records.Context(
-            unique_id=self._settings.unique_id() or "",
+            unique_id=self._unique_id,
             switches=self._effective["events"],
             now=self._wall(),
             throttle=self._throttle.current(),
@@ -389,7 +393,7 @@ class Runtime:
         return None
 
     def _send(self, record: dict) -> Outcome:
-        return self._delivery.send(record, self._effective["server"], self._settings.unique_id())
+        return self._delivery.send(record, self._effective["server"], self._unique_id)
 
     # ~~ commands (api.py)
 

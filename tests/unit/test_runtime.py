@@ -267,6 +267,31 @@ def test_a_settings_save_applies_the_new_values(world):
     assert world.pending() == ["startup"]
 
 
+def test_a_saved_instance_id_is_used_from_the_next_record_on(world):
+    # The runtime keeps the id rather than asking OctoPrint's settings per record.
+    sent: list[tuple[str, str, Any]] = []
+
+    def send(record: dict, template: str, unique_id: str) -> Delivered:
+        sent.append((record["event"], unique_id, record["params"].get("file")))
+        return Delivered(204)
+
+    world.delivery.send = send
+    world.runtime.on_event(*PRINT_DONE)
+    new_id = "fedcba98-0000-4000-8000-0123456789ab"
+    world.save(unique_id=new_id)
+    assert world.settings.unique_id() == new_id
+    world.runtime.on_event(*PRINT_DONE)
+    while world.runtime.worker.run_once() == 0:
+        pass
+    assert [(event, unique_id) for event, unique_id, _ in sent] == [
+        ("startup", new_id),
+        ("print_done", new_id),
+        ("print_done", new_id),
+    ]
+    # The file name is hashed with the instance id in force when the print ended.
+    assert sent[1][2] != sent[2][2]
+
+
 def test_apply_without_a_save(world):
     effective = config.defaults()
     effective.update(server=SERVER, events={**effective["events"], "commerror": False})
