@@ -14,6 +14,8 @@ POST /api/plugin/tq_bench (admin only)
     {"command": "profile", "event", "payload", "n"}           -> {"text": pstats}
     {"command": "parts", "n"}                                 -> {name: median ns}
         the pieces of a tracked event's path, each alone
+    {"command": "replay", "file"}                             -> {"seconds"}
+        a plain keep-alive requests loop over the URLs in `file`, in a thread of the server
     {"command": "worker_profile", "seconds"}                  -> {"text": pstats}
         cProfile of the worker's loop passes for that long (blocks the server meanwhile)
     {"command": "count_start"} / {"command": "count_read"}
@@ -55,6 +57,7 @@ class TqBenchPlugin(octoprint.plugin.SimpleApiPlugin):
             "profile": ["event", "n"],
             "parts": ["n"],
             "worker_profile": ["seconds"],
+            "replay": ["file"],
             "count_start": [],
             "count_read": [],
         }
@@ -99,9 +102,12 @@ class TqBenchPlugin(octoprint.plugin.SimpleApiPlugin):
                 "worker.wake": runtime.worker.wake,
                 "queue.put": lambda: runtime.queue.put(json.loads(_json_row())),
                 "enqueue": lambda: runtime._enqueue(json.loads(_json_row())),
-                "bare_commit": lambda: self._bare_commit(1, 0),
             }
             return flask.jsonify(**{name: sorted(_timed(call, n, gap))[n // 2] for name, call in parts.items()})
+        if command == "replay":
+            with open(data["file"], encoding="utf-8") as f:  # a request body would be too large
+                urls = f.read().split()
+            return flask.jsonify(seconds=_replay(urls))
         if command == "worker_profile":
             return flask.jsonify(text=self._worker_profile(float(data["seconds"])))
         if command == "count_start":
@@ -198,6 +204,26 @@ def _timed(call, n, gap):
         if gap:
             time.sleep(gap)
     return samples
+
+
+def _replay(urls):
+    """A plain keep-alive requests loop over `urls`, in a thread of this process as the worker is."""
+    import requests
+
+    result = {}
+
+    def run():
+        session = requests.Session()
+        started = time.perf_counter()
+        for url in urls:
+            session.get(url, timeout=10).raise_for_status()
+        result["seconds"] = time.perf_counter() - started
+        session.close()
+
+    thread = threading.Thread(target=run, name="tq_bench.replay")
+    thread.start()
+    thread.join()
+    return result["seconds"]
 
 
 def _json_row():
