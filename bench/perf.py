@@ -247,6 +247,7 @@ class Bench:
         poll(lambda: "startup" in self.receiver.events(), 30, "the startup record")
         self.wait_empty(small)
         self.on_event(small, rounds=3 if quick else 6, per_round=150 if quick else 250)
+        self.lone_events(small, n=10 if quick else 30)
         self.untracked(small, n=5000 if quick else 20000)
         self.fsyncs(small, n=150 if quick else 300)
         self.idle(small, seconds=self.args.idle if self.args.idle is not None else (15 if quick else 60))
@@ -293,6 +294,28 @@ class Bench:
                 f"≤ {goal}×",
                 value / reference <= goal,
             )
+
+    def lone_events(self, server: OctoPrintServer, n: int) -> None:
+        """Tracked events are rare in life: each finds the queue idle and no status push pending."""
+        gap = 0.7  # longer than the status push window (runtime.PUSH_INTERVAL)
+        say(f"timing {n} lone tracked events, {gap} s apart, and as many bare commits")
+        ours: List[int] = []
+        bare: List[int] = []
+        for _ in range(n):
+            time.sleep(gap)
+            ours += self.bench(server, "on_event", event=TRACKED[0], payload=TRACKED[1], n=1)["ns"]
+            time.sleep(gap)
+            bare += self.bench(server, "bare_commit", n=1)["ns"]
+        self.wait_empty(server)
+        value, reference = median(ours) / 1000, median(bare) / 1000
+        self.row(
+            f"`on_event`, a lone tracked event ({gap} s apart), p50 of {n}",
+            f"{value:.0f} µs",
+            f"bare commit, as lone: {reference:.0f} µs",
+            f"{value / reference:.2f}×",
+            "≤ 1.5×",
+            value / reference <= 1.5,
+        )
 
     def untracked(self, server: OctoPrintServer, n: int) -> None:
         say(f"timing on_event of {UNTRACKED[0]} ({n}), and the bundled plugin's")

@@ -44,6 +44,7 @@ class TqBenchPlugin(octoprint.plugin.SimpleApiPlugin):
     def __init__(self):
         self._counts = {"worker_passes": 0, "timers": 0, "timer_kinds": {}}
         self._counting = False
+        self._reference = None  # the bare commit's connection
         self._lock = threading.Lock()
 
     def is_api_protected(self):
@@ -119,29 +120,30 @@ class TqBenchPlugin(octoprint.plugin.SimpleApiPlugin):
         flask.abort(400)
 
     def _bare_commit(self, n, gap):
-        folder = self._implementation(TRACKING).get_plugin_data_folder()
-        path = os.path.join(folder, REFERENCE_DB)
-        conn = sqlite3.connect(path)
-        try:
+        # One connection for the server's life, as the queue's: a fresh file's first commits
+        # (creating and growing the WAL) would cost more than the steady state.
+        if self._reference is None:
+            folder = self._implementation(TRACKING).get_plugin_data_folder()
+            conn = sqlite3.connect(os.path.join(folder, REFERENCE_DB), check_same_thread=False)
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("CREATE TABLE IF NOT EXISTS rows (id INTEGER PRIMARY KEY, data BLOB)")
             conn.commit()
-            rows = [_json_row() for _ in range(n)]
-            samples = []
-            for row in rows:
-                started = time.perf_counter_ns()
-                conn.execute("INSERT INTO rows (data) VALUES (?)", (row,))
-                conn.commit()
-                samples.append(time.perf_counter_ns() - started)
-                if gap:
-                    time.sleep(gap)
-            return samples
-        finally:
-            conn.close()
-            for suffix in ("", "-wal", "-shm"):
-                if os.path.exists(path + suffix):
-                    os.remove(path + suffix)
+            self._reference = conn
+        conn = self._reference
+        rows = [_json_row() for _ in range(n)]
+        samples = []
+        for row in rows:
+            started = time.perf_counter_ns()
+            conn.execute("INSERT INTO rows (data) VALUES (?)", (row,))
+            conn.commit()
+            samples.append(time.perf_counter_ns() - started)
+            if gap:
+                time.sleep(gap)
+        # Kept about as small as the queue, which deletes what it delivered.
+        conn.execute("DELETE FROM rows")
+        conn.commit()
+        return samples
 
     def _worker_profile(self, seconds):
         """cProfile of the worker thread's loop passes over the next `seconds`."""
