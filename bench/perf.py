@@ -7,7 +7,7 @@ Starts OctoPrint servers with the plugin (tests/harness/server.py) and a trackin
 prints a markdown table: each figure beside a reference measured in the same run, the
 ratio and the goal. Only the ratios mean much on a busy machine; re-run when one looks off.
 Needs strace for the fsync count (Debian: apt-get install strace; attaching needs root or
-ptrace rights); without it that row says so. Takes about four minutes (--quick: two).
+ptrace rights); without it that row says so. Takes about three minutes (--quick: about one).
 
 The hot paths are timed inside the server by a bench-only plugin (bench/plugins/tq_bench.py)
 with time.perf_counter_ns.
@@ -615,7 +615,9 @@ def main() -> int:
     parser.add_argument("--idle", type=float, help="seconds of the idle window (default 60, --quick 15)")
     parser.add_argument("--keep", action="store_true", help="keep the servers' folders")
     args = parser.parse_args()
-    if os.geteuid() != 0 and shutil.which("strace"):
+    if not shutil.which("strace"):
+        say("strace is missing: the fsync row will not be measured (Debian: apt-get install -y strace)")
+    elif os.geteuid() != 0:
         say("not root: strace may be refused attaching to OctoPrint (ptrace_scope)")
     bench = Bench(args)
     started = time.monotonic()
