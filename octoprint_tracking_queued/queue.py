@@ -41,6 +41,8 @@ DB_FILE = "queue.db"
 QUEUE_NAME = "records"
 SCHEMA_VERSION = 2
 _TABLE = f"ack_queue_{QUEUE_NAME}"
+# SQLite checkpoints the WAL at 1,000 pages (4 KiB each, plus 24 bytes per frame): ~4 MB.
+WAL_LIMIT = 5 * 1024 * 1024
 # persist-queue's columns, then ours (added by the migration to version 2).
 PQ_COLUMNS = ["_id", "data", "timestamp", "status"]
 OWN_COLUMNS = {
@@ -222,8 +224,10 @@ class TrackingQueue:
             auto_resume=False,
         )
         for conn, sync in ((q._putter, "FULL"), (q._getter, "NORMAL")):
-            # Truncate the WAL after checkpoints so it never grows on the card.
-            conn.execute("PRAGMA journal_size_limit = 1048576")
+            # The WAL is cut back to this after a checkpoint, so it never grows on the card;
+            # no lower than what it reaches between checkpoints, or every checkpoint cuts it
+            # and the next commits grow the file again, which makes their fsync dearer.
+            conn.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT}")
             conn.execute(f"PRAGMA synchronous = {sync}")
         return q
 
@@ -744,20 +748,28 @@ class TrackingQueue:
         """Records of a scope, oldest first, each with its `status`, `rowid` and `event_time`.
 
         `after`/`before` (a rowid) or `last` page by key, as fast at the end of 100,000
-        records as at the start; `offset` is kept for the command line."""
+        records as at the start. An `offset` is walked from the nearer end of the scope
+        (its size is kept, not counted), so the last page costs what the first does."""
         where, args, order = SCOPES[scope], [], "ASC"
+        offset, limit = int(offset), int(limit)
         if after is not None:
             where, args = f"{where} AND _id > ?", [after]
         elif before is not None:
             where, args, order = f"{where} AND _id < ?", [before], "DESC"
         elif last:
             order = "DESC"
-        sql = f"SELECT _id, data, status, boot, mono, timestamp FROM `{_TABLE}` WHERE {where} ORDER BY _id {order} LIMIT ?"
-        args.append(int(limit))
-        if offset and order == "ASC":
-            sql += " OFFSET ?"
-            args.append(int(offset))
         with self._lock:
+            if offset and order == "ASC" and not self.read_only:
+                total = self.count(scope)
+                if offset >= total:
+                    return []
+                if offset > total // 2:  # rows [offset, offset + limit) are the nearer end's
+                    order, limit, offset = "DESC", min(limit, total - offset), max(0, total - offset - limit)
+            sql = f"SELECT _id, data, status, boot, mono, timestamp FROM `{_TABLE}` WHERE {where} ORDER BY _id {order} LIMIT ?"
+            args.append(limit)
+            if offset:
+                sql += " OFFSET ?"
+                args.append(offset)
             rows = self._q._getter.execute(sql, args).fetchall()
             if order == "DESC":
                 rows.reverse()

@@ -121,6 +121,24 @@ def test_keyset_pages_from_both_ends(tmp_path):
     assert q.page(limit=50, offset=100)[0]["params"]["n"] == 100
 
 
+def test_every_offset_page_is_the_slice_of_the_whole_scope(tmp_path):
+    # Offsets past the middle are walked from the end: the same rows, in the same order.
+    q = TrackingQueue(str(tmp_path), clocks=FakeClocks())
+    q.put_many(rec("print_done", n=n) for n in range(23))
+    for _ in range(3):
+        q.reject(q.next(), "HTTP 404")
+    q.retry_later(q.next(), "HTTP 503")  # pending again, at the head
+    sending = q.next()  # in flight: still on the pending pages
+    for scope in ("pending", "failed", "all"):
+        whole = [r["params"]["n"] for r in q.page(scope, limit=200)]
+        for limit in (1, 5, 7):
+            for offset in range(len(whole) + 2):
+                page = [r["params"]["n"] for r in q.page(scope, offset=offset, limit=limit)]
+                assert page == whole[offset : offset + limit], (scope, offset, limit)
+    assert q.page("pending", offset=19, limit=5)[-1]["rowid"] == q.page("pending", last=True, limit=1)[0]["rowid"]
+    q.ack(sending)
+
+
 def test_counts_are_kept_not_counted(tmp_path):
     q = TrackingQueue(str(tmp_path), max_records=100, clocks=FakeClocks())
     q.put_many(rec("print_done", n=n) for n in range(150))

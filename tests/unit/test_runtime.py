@@ -15,7 +15,7 @@ from octoprint_tracking_queued import api, config
 from octoprint_tracking_queued.delivery import Delivered
 from octoprint_tracking_queued.lock import QueueLock
 from octoprint_tracking_queued.records import FIRMWARE_TIMEOUT
-from octoprint_tracking_queued.runtime import PUSH_INTERVAL, THROTTLE_REFRESH, Host, Runtime
+from octoprint_tracking_queued.runtime import PUSH_INTERVAL, THROTTLE_REFRESH, Host, OneShots, Runtime
 
 SERVER = "http://127.0.0.1:9/track/{id}/{event}/"
 BUNDLED_ID = "0123abcd-0000-4000-8000-0123456789ab"
@@ -267,6 +267,31 @@ def test_a_settings_save_applies_the_new_values(world):
     assert world.pending() == ["startup"]
 
 
+def test_a_saved_instance_id_is_used_from_the_next_record_on(world):
+    # The runtime keeps the id rather than asking OctoPrint's settings per record.
+    sent: list[tuple[str, str, Any]] = []
+
+    def send(record: dict, template: str, unique_id: str) -> Delivered:
+        sent.append((record["event"], unique_id, record["params"].get("file")))
+        return Delivered(204)
+
+    world.delivery.send = send
+    world.runtime.on_event(*PRINT_DONE)
+    new_id = "fedcba98-0000-4000-8000-0123456789ab"
+    world.save(unique_id=new_id)
+    assert world.settings.unique_id() == new_id
+    world.runtime.on_event(*PRINT_DONE)
+    while world.runtime.worker.run_once() == 0:
+        pass
+    assert [(event, unique_id) for event, unique_id, _ in sent] == [
+        ("startup", new_id),
+        ("print_done", new_id),
+        ("print_done", new_id),
+    ]
+    # The file name is hashed with the instance id in force when the print ended.
+    assert sent[1][2] != sent[2][2]
+
+
 def test_apply_without_a_save(world):
     effective = config.defaults()
     effective.update(server=SERVER, events={**effective["events"], "commerror": False})
@@ -469,3 +494,32 @@ def test_page_shows_what_is_sent(world):
     assert status == 200 and (body["total"], body["offset"], body["limit"]) == (2, 1, 5)
     (record,) = body["records"]
     assert record["sent"] == {**record["params"], "event_time": int(world.wall.now), "event_id": record["id"]}
+
+
+def test_one_shot_timers_share_one_thread_and_honour_cancel(caplog):
+    # Starting one must not start a thread: the event thread starts the push timer.
+    timers = OneShots()
+    fired: list[str] = []
+    done = threading.Event()
+
+    def fire(name: str) -> Callable[[], None]:
+        def function() -> None:
+            fired.append(name)
+            if name == "last":
+                done.set()
+            if name == "broken":
+                raise RuntimeError("boom")
+
+        function.__name__ = name
+        return function
+
+    before = threading.active_count()
+    cancelled = timers.timer(0.01, fire("cancelled"))
+    for name, interval in (("last", 0.08), ("second", 0.04), ("broken", 0.02), ("first", 0.01)):
+        timers.timer(interval, fire(name)).start()
+        assert threading.active_count() <= before + 1
+    cancelled.start()
+    cancelled.cancel()
+    assert done.wait(5)
+    assert fired == ["first", "broken", "second", "last"]
+    assert "Error in a tracking timer" in caplog.text  # logged; the timers after it still ran
