@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import email.utils
 import http.client
+import os
 import time
 from dataclasses import dataclass
 from typing import Callable, Iterable, Optional, Union
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 import requests
 
@@ -125,8 +126,24 @@ class Delivery:
         self._session = requests.Session()
         self._session.headers["User-Agent"] = user_agent
         self._session.max_redirects = MAX_REDIRECTS
+        # requests reads the environment (proxies, no_proxy, CA bundle, netrc) again for every
+        # request: a tenth of a millisecond each, a fifth of a backlog drain. We read the
+        # proxies and the CA bundle once per server instead, and never send netrc credentials.
+        self._session.trust_env = False
+        self._session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        self._proxies: dict[str, dict[str, str]] = {}
         self._timeout = timeout
         self._clock = clock
+
+    def proxies(self, url: str) -> dict[str, str]:
+        """The environment's proxies for this URL's server (none when no_proxy covers it)."""
+        server = urlsplit(url)[:2]
+        key = f"{server[0]}://{server[1]}"
+        if key not in self._proxies:
+            if len(self._proxies) > 8:  # the server template changed more than a few times
+                self._proxies.clear()
+            self._proxies[key] = requests.utils.get_environ_proxies(url)
+        return self._proxies[key]
 
     def url(self, template: str, unique_id: str, event: str) -> str:
         return template.format(id=quote(unique_id, safe=""), event=quote(event, safe=""))
@@ -134,17 +151,14 @@ class Delivery:
     def send(self, record: dict, template: str, unique_id: str) -> Outcome:
         url = self.url(template, unique_id, record["event"])
         body = encode(request_params(record))
+        options = {"timeout": self._timeout, "stream": True, "proxies": self.proxies(url)}
         try:
             if record.get("post"):
                 response = self._session.post(
-                    url,
-                    data=body,
-                    timeout=self._timeout,
-                    stream=True,
-                    headers={"Content-Type": "application/x-www-form-urlencoded"},
+                    url, data=body, headers={"Content-Type": "application/x-www-form-urlencoded"}, **options
                 )
             else:
-                response = self._session.get(url, params=body, timeout=self._timeout, stream=True)
+                response = self._session.get(url, params=body, **options)
         except requests.Timeout:
             return Retry("timeout")
         except requests.TooManyRedirects:

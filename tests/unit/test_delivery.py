@@ -10,6 +10,7 @@ import pytest
 from werkzeug import Response
 
 from octoprint_tracking_queued.delivery import Delivered, Delivery, Rejected, Retry, retry_after
+from tests.harness.guard import OutboundGuard
 
 UID = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
 NOW = 1_700_000_000.0
@@ -189,3 +190,24 @@ def test_keep_alive_uses_one_connection(delivery):
         server.shutdown()
         server.server_close()
     assert len(peers) == 3 and len(set(peers)) == 1
+
+
+def test_the_environments_proxy_is_used_and_no_proxy_respected(httpserver, monkeypatch):
+    # Read once per server rather than by requests on every send: the behaviour stays that
+    # of a proxy-aware client. The guard is a proxy on 127.0.0.1 that refuses (403) and records.
+    guard = OutboundGuard().start()
+    try:
+        for name, value in guard.proxy_env().items():
+            monkeypatch.setenv(name, value)
+        delivery = Delivery(user_agent="OctoPrint/test", timeout=(1.0, 1.0), clock=lambda: NOW)
+        httpserver.expect_request(f"/track/{UID}/print_done/").respond_with_data("ok")
+        assert delivery.send(record(), template(httpserver), UID) == Delivered(200)  # 127.0.0.1: NO_PROXY
+        assert guard.attempts == []
+        outside = "http://tracking.invalid/track/{id}/{event}/"
+        assert delivery.send(record(), outside, UID) == Rejected("HTTP 403")
+        assert [a["target"].split("?")[0] for a in guard.attempts] == [
+            f"http://tracking.invalid/track/{UID}/print_done/"
+        ]
+        delivery.close()
+    finally:
+        guard.stop()
