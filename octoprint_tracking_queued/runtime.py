@@ -193,6 +193,7 @@ class Runtime:
         self._firmware_timer: Optional[Timer] = None
         self._push_timer: Optional[Timer] = None
         self._push_lock = threading.Lock()
+        self._consent = threading.Lock()  # an opt-out and a record being stored never interleave
         self._tracking = False
         self._settings_errors: list[str] = []  # refused values of the last settings save
         self.queue: Optional[TrackingQueue] = None
@@ -261,13 +262,16 @@ class Runtime:
         for error in self._settings_errors:
             logger.warning("Refused setting, old value kept: %s", error)
         result = store(clean)
-        self.reload()
+        with self._consent:
+            self.reload()
+            opted_out = was_enabled and not self.enabled
+            if opted_out:
+                self._opt_out()
         if self.enabled and not was_enabled:
             self._turn_off_bundled()
             self._start_tracking()
-        elif was_enabled and not self.enabled:
+        elif opted_out:
             self._stop_tracking()
-            self._opt_out()
         self._push_status()  # reload woke the worker
         return result
 
@@ -425,9 +429,15 @@ class Runtime:
             return ()
 
     def _enqueue(self, record: Optional[dict]) -> None:
-        if record is None or not self.enabled:  # a timer may fire after an opt-out
+        if record is None:
             return
-        if self.queue.put(record):
+        # Checked and stored under the lock an opt-out clears under: a record made on
+        # another thread (a timer, the web UI) just before it cannot land just after it.
+        with self._consent:
+            if not self.enabled:
+                return
+            stored = self.queue.put(record)
+        if stored:
             self.worker.wake()
         self._push_status()
 

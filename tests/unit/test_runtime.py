@@ -250,6 +250,32 @@ def test_opting_out_is_final_for_what_was_collected(world, caplog):
     assert world.settings.unique_id() == BUNDLED_ID
 
 
+def test_a_record_stored_while_opting_out_is_deleted_with_the_rest(world):
+    # A ping timer thread is storing its record when the user opts out on another thread.
+    storing, go_on = threading.Event(), threading.Event()
+    put = world.runtime.queue.put
+
+    def slow_put(record: dict) -> bool:
+        storing.set()
+        assert go_on.wait(10)
+        return put(record)
+
+    world.runtime.queue.put = slow_put
+    ping = threading.Thread(target=world.timers.fire, args=("_track_ping",))
+    ping.start()
+    assert storing.wait(10)
+    opt_out = threading.Thread(target=world.save, kwargs={"enabled": False})
+    opt_out.start()
+    # Gives an opt-out that does not wait for the record the chance to finish first (the bug);
+    # the right one is still waiting here, so this bound never decides a pass.
+    opt_out.join(0.3)
+    go_on.set()
+    ping.join(10)
+    opt_out.join(10)
+    assert world.pending() == []
+    assert world.runtime.status()["cleared"] == 2  # startup and the ping
+
+
 def test_a_config_yaml_opt_out_clears_at_start(world, make_world):
     world.runtime.on_event(*PRINT_DONE)
     world.runtime.shutdown()
