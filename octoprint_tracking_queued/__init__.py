@@ -78,6 +78,10 @@ class TrackingQueuedPlugin(
     def get_settings_restricted_paths(self) -> dict:
         return config.RESTRICTED_PATHS
 
+    def get_settings_reauth_requirements(self) -> dict:
+        # OctoPrint 2.0 asks for a fresh login before a save that changes these; 1.11 never calls it.
+        return config.REAUTH_PATHS
+
     def get_settings_version(self) -> int:
         return 1
 
