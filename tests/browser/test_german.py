@@ -43,8 +43,17 @@ def test_wizard_step_in_german(octoprint_factory, page: Page):
         "Anonymous Usage Tracking (mit Warteschlange) ist deaktiviert"
     )
     assert server.api("GET", "/api/settings").json()["plugins"][PLUGIN_ID]["enabled"] is False
-    finish.click(force=True)  # forced: the dialog may still re-centre after the result appeared
-    expect(page.locator("#wizard_dialog")).to_be_hidden()
+    # Forced: the dialog may still re-centre after the result appeared, and a click aimed
+    # mid-move lands on the static backdrop and does nothing (seen on 2.0 under load): aim again.
+    dialog = page.locator("#wizard_dialog")
+    for _ in range(3):
+        finish.click(force=True)
+        try:
+            expect(dialog).to_be_hidden()
+            break
+        except AssertionError:
+            continue
+    expect(dialog).to_be_hidden()
 
 
 def test_settings_tab_in_german(octoprint_factory, receiver, page: Page):
