@@ -13,7 +13,7 @@ from flask_babel import gettext
 from flask_login import current_user
 from octoprint.access import ADMIN_GROUP
 from octoprint.access.permissions import Permissions
-from octoprint.util.version import get_octoprint_version_string
+from octoprint.util.version import get_octoprint_version_string, is_octoprint_compatible
 
 from . import api, cli, config, system, updates, vocabulary
 from .runtime import Host, Runtime
@@ -57,6 +57,7 @@ class TrackingQueuedPlugin(
             _SettingsAccess(self._settings),
             self.get_plugin_data_folder(),
             user_agent=f"OctoPrint/{get_octoprint_version_string()}",
+            octoprint_2=is_octoprint_compatible(">=2.0.0"),  # its base version: 2.0.0rc7 counts
         )
 
     def _unlocked_achievements(self) -> Optional[list[str]]:
@@ -76,6 +77,10 @@ class TrackingQueuedPlugin(
 
     def get_settings_restricted_paths(self) -> dict:
         return config.RESTRICTED_PATHS
+
+    def get_settings_reauth_requirements(self) -> dict:
+        # OctoPrint 2.0 asks for a fresh login before a save that changes these; 1.11 never calls it.
+        return config.REAUTH_PATHS
 
     def get_settings_version(self) -> int:
         return 1

@@ -26,11 +26,15 @@ DEFAULTS: dict[str, Any] = {
     "retry": {"initial_delay": 10.0, "max_delay": 15 * 60.0},
 }
 
-# Like the bundled plugin: only config.yaml may change where data goes and how often.
+# Like the bundled plugin of 2.0 (1.11.8's left `pong` open): only config.yaml may change
+# where data goes and how often.
 RESTRICTED_PATHS = {
     "admin": [["enabled"], ["unique_id"], ["events"], ["queue"], ["retry"]],
-    "never": [["server"], ["ping"]],
+    "never": [["server"], ["ping"], ["pong"]],
 }
+# Where the data goes: OctoPrint 2.0 wants a fresh login before a save may change it (its docs
+# recommend this for a URL a plugin sends data to); `never` refuses it anyway, this is the second lock.
+REAUTH_PATHS = {"server": True}
 
 # Upper bounds keep a hostile or mistyped value from turning into a busy loop or a full card.
 MAX_PING = 7 * 24 * 3600

@@ -1,9 +1,10 @@
 """What gets tracked: OctoPrint events in, tracking records out.
 
 Pure mapping: no I/O and no OctoPrint imports, so every rule is a row in a unit test.
-The tracking event names and parameters are those of OctoPrint's bundled
-*Anonymous Usage Tracking* plugin (1.11.8), with its known mistakes fixed
-(slicer name, doubled communication errors) and texts scrubbed of anything private.
+The tracking event names and parameters are those of the bundled *Anonymous Usage
+Tracking* plugin of the OctoPrint we run on (1.11.8 or 2.0, told by `RecordMaker(octoprint_2)`
+where the payload does not say), with its known mistakes fixed (slicer name, doubled
+communication errors) and texts scrubbed of anything private.
 """
 
 from __future__ import annotations
@@ -215,16 +216,21 @@ def _port(port: Any) -> Optional[str]:
     return port if _SIMPLE_PORT.fullmatch(port) else "other"
 
 
-def print_job(event: str, payload: Mapping[str, Any], ctx: Context) -> Optional[Record]:
+# OctoPrint 2.0's bundled plugin hashes this when a print event has no path; 1.11.8's sends nothing.
+NO_PATH = "n/a"
+
+
+def print_job(event: str, payload: Mapping[str, Any], ctx: Context, octoprint_2: bool = False) -> Optional[Record]:
     if not ctx.on("printjob"):
         return None
     path = _text(payload, "path")
+    if path is None and octoprint_2 and "path" not in payload:
+        path = NO_PATH
     if not path:
         raise BadPayload(f"{event} without a file path")
     params: dict[str, Any] = {"origin": _text(payload, "origin"), "file": _file_hash(path, ctx.unique_id)}
-    connector = _text(payload, "connector")
-    if connector:
-        params["printer_connector"] = connector
+    if octoprint_2:  # 1.11.8 never sends the connector
+        params["printer_connector"] = _text(payload, "connector")
     if event != "PrintStarted":
         params["elapsed"] = _elapsed(payload)
     if event == "PrintFailed":
@@ -249,14 +255,19 @@ def commerror(payload: Mapping[str, Any], ctx: Context) -> Optional[Record]:
     return make_record(f"commerror_{reason}", params, ctx)
 
 
-def printer_connected(connection: Mapping[str, Any], firmware_name: Optional[str], ctx: Context) -> Optional[Record]:
+def printer_connected(
+    connection: Mapping[str, Any], firmware_name: Optional[str], ctx: Context, octoprint_2: bool = False
+) -> Optional[Record]:
     if not ctx.on("printer"):
         return None
     params: dict[str, Any] = {"firmware_name": firmware_name}
-    if connection.get("connector"):  # OctoPrint 2.0
+    if octoprint_2:
+        # 2.0's bundled plugin sends the connector, never the port or baud rate ("Don't send
+        # port and baudrate"), though its serial connector still puts them in the payload.
         params["printer_connector"] = _text(connection, "connector")
+        return make_record("printer_connected", params, ctx)
     port = _port(connection.get("port"))
-    if port:  # OctoPrint 1.11
+    if port:
         params["printer_port"] = port
         baudrate = connection.get("baudrate")
         params["printer_baudrate"] = baudrate if isinstance(baudrate, int) else None
@@ -379,10 +390,13 @@ class RecordMaker:
     """Maps the event bus onto records, holding the little state some events need.
 
     State: the last printer connection (for printer_connected) and the last
-    communication error (to record OctoPrint's doubled `Error` once).
+    communication error (to record OctoPrint's doubled `Error` once). `octoprint_2`:
+    follow 2.0's bundled plugin where it differs from 1.11.8's and the payload cannot
+    tell (a 1.11-style `Connected` fired by a plugin on 2.0 must not send the port either).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, octoprint_2: bool = False) -> None:
+        self.octoprint_2 = octoprint_2
         self.connection: Optional[dict[str, Any]] = None
         self.awaiting_firmware = False
         self._last_error: Optional[tuple[str, str, float]] = None
@@ -394,7 +408,7 @@ class RecordMaker:
         if not isinstance(payload, Mapping):
             raise BadPayload(f"{event} payload is a {type(payload).__name__}, not an object")
         if event in PRINT_EVENTS:
-            return print_job(event, payload, ctx)
+            return print_job(event, payload, ctx, self.octoprint_2)
         if event == ERROR:
             return self._commerror(payload, ctx)
         if event == CONNECTED:
@@ -405,7 +419,7 @@ class RecordMaker:
             if not self.awaiting_firmware:
                 return None
             self.awaiting_firmware = False
-            return printer_connected(self.connection or {}, _text(payload, "name") or "unknown", ctx)
+            return printer_connected(self.connection or {}, _text(payload, "name") or "unknown", ctx, self.octoprint_2)
         if event == SLICING_STARTED:
             return slicing_started(payload, ctx)
         if event in PLUGIN_EVENTS:
@@ -425,7 +439,7 @@ class RecordMaker:
         if not self.awaiting_firmware:
             return None
         self.awaiting_firmware = False
-        return printer_connected(self.connection or {}, None, ctx)
+        return printer_connected(self.connection or {}, None, ctx, self.octoprint_2)
 
     def _commerror(self, payload: Mapping[str, Any], ctx: Context) -> Optional[Record]:
         record = commerror(payload, ctx)

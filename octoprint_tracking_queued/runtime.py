@@ -180,14 +180,16 @@ class Runtime:
         timer: TimerFactory = thread_timer,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
+        octoprint_2: bool = False,
     ) -> None:
+        """`octoprint_2`: make the records OctoPrint 2.0's bundled plugin makes (records.RecordMaker)."""
         self._host = host
         self._settings = settings
         self._timer = timer
         self._clock = clock
         self._wall = wall
         self._started = clock()
-        self._maker = records.RecordMaker()
+        self._maker = records.RecordMaker(octoprint_2)
         self._throttle = system.ThrottleSource()
         self._timers: list[Timer] = []  # ping, pong, throttle refresh: while tracking
         self._firmware_timer: Optional[Timer] = None

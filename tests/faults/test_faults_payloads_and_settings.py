@@ -80,8 +80,9 @@ VALUES = [
 PAYLOADS = [None, {}, [], "text", 42, b"\xff"] + [{key: value for key in KEYS} for value in VALUES]
 
 
-def test_every_hostile_payload_becomes_a_sendable_record_or_a_bad_payload(tmp_path):
-    maker = records.RecordMaker()
+@pytest.mark.parametrize("octoprint_2", [False, True], ids=["1.11", "2.0"])
+def test_every_hostile_payload_becomes_a_sendable_record_or_a_bad_payload(tmp_path, octoprint_2):
+    maker = records.RecordMaker(octoprint_2)
     queue = TrackingQueue(str(tmp_path), max_records=100_000)
     server = FaultServer()
     delivery = Delivery(timeout=(1, 1))

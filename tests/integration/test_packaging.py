@@ -2,8 +2,8 @@
 
 The wheel is built the way a user's pip builds the plugin manager's archive: isolated, from
 pyproject.toml alone. Then it is installed alone into a new virtualenv (OctoPrint and the other
-dependencies from the package index, nothing from this checkout) and served: the plugin loads
-from there, in German.
+dependencies from the package index, nothing from this checkout; OctoPrint in the version under
+test) and served: the plugin loads from there, in German.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import pytest
 import requests
 
 from tests.harness.server import OctoPrintServer, free_port
+from tests.harness.versions import OCTOPRINT
 from tools.basedir import ADMIN_PASSWORD, ADMIN_USER, PLUGIN_ID
 
 REPO = Path(__file__).resolve().parents[2]
@@ -91,9 +92,19 @@ def clean_venv_server(wheel: Path, tmp_path: Path, outbound_guard) -> Iterator[C
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True, timeout=120)
     python = venv / "bin" / "python"
-    # The wheel alone; pip brings OctoPrint and the rest from the index (from its cache when it can).
+    # The wheel alone; pip brings OctoPrint and the rest from the index (from its cache when it can),
+    # OctoPrint in the version this run tests (./dev runs this file on each).
     install = subprocess.run(
-        [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q", str(wheel)],
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--disable-pip-version-check",
+            "-q",
+            str(wheel),
+            f"OctoPrint=={OCTOPRINT}",
+        ],
         capture_output=True,
         text=True,
         timeout=600,
@@ -122,6 +133,7 @@ def test_the_wheel_alone_in_a_new_venv_loads_the_plugin_with_its_german_catalogu
     plugins = server.api("GET", "/plugin/pluginmanager/plugins").json()["plugins"]
     [ours] = [p for p in plugins if p["key"] == PLUGIN_ID]
     assert ours["enabled"] and ours["version"] == "0.1.0"
+    assert server.api("GET", "/api/version").json()["server"] == OCTOPRINT
 
     # The JavaScript's strings: OctoPrint reads them from the .po.
     script = server.anonymous("GET", "/i18n/de/messages.js").text

@@ -12,6 +12,7 @@ from collections import Counter
 import pytest
 
 from tests.harness.server import _poll
+from tests.harness.versions import OCTOPRINT, OCTOPRINT_2
 
 pytestmark = pytest.mark.integration
 
@@ -180,12 +181,15 @@ def test_online_print_job_and_fired_events_arrive_once(octoprint_factory, receiv
     assert warnings == ["aneet3", "cbd"]
 
     file_hash = hashlib.sha1(("benchy.gcode" + uid).encode()).hexdigest()
+    # What the bundled plugin of the OctoPrint we run on sends: 2.0 adds the connector, drops the port.
+    connector = {"printer_connector": "serial"} if OCTOPRINT_2 else {}
     started = params_of(by_event(receiver, "print_started")[0])
-    assert started == {"origin": "local", "file": file_hash}
+    assert started == {"origin": "local", "file": file_hash, **connector}
     done = params_of(by_event(receiver, "print_done")[0])
     assert done["file"] == file_hash and done["origin"] == "local"
     connected = params_of(by_event(receiver, "printer_connected")[0])
-    assert connected["printer_port"] == "VIRTUAL" and connected["firmware_name"]
+    port = {} if OCTOPRINT_2 else {"printer_port": "VIRTUAL", "printer_baudrate": "115200"}
+    assert connected == {"firmware_name": "Virtual Marlin 1.0", **connector, **port}
     # the throttle state fired before is attached, as the bundled plugin does
     assert params_of(by_event(receiver, "commerror_firmware")[0]) == {
         "commerror_text": error["error"],
@@ -195,7 +199,7 @@ def test_online_print_job_and_fired_events_arrive_once(octoprint_factory, receiv
     }
     assert params_of(by_event(receiver, "webui_load")[0]) == browser
     pong = by_event(receiver, "pong")[0]
-    assert pong["method"] == "POST" and pong["params"]["version"].startswith("1.")
+    assert pong["method"] == "POST" and pong["params"]["version"] == OCTOPRINT
     startup = params_of(by_event(receiver, "startup")[0])
     assert startup["version"] == pong["params"]["version"] and "python" in startup
     assert status(server)["delivered"] >= len(requests) - 1
@@ -367,8 +371,15 @@ def test_printer_connected_without_firmware_data_is_reported_after_15_s(octoprin
     server = octoprint_factory()
     assert receiver.wait_event("startup")
     fired_at = time.time()
-    server.fire_event("Connected", {"port": "/dev/ttyACM0", "baudrate": 250000})
+    # The payload of the OctoPrint we run on; its bundled plugin sends what is expected.
+    connection = {"port": "/dev/ttyACM0", "baudrate": 250000}
+    if OCTOPRINT_2:
+        server.fire_event("Connected", {"connector": "serial", **connection})
+        sent = {"printer_connector": "serial"}
+    else:
+        server.fire_event("Connected", connection)
+        sent = {"printer_port": "/dev/ttyACM0", "printer_baudrate": "250000"}
     assert receiver.wait_event("printer_connected", timeout=40)
     request = by_event(receiver, "printer_connected")[0]
-    assert params_of(request) == {"printer_port": "/dev/ttyACM0", "printer_baudrate": "250000"}
+    assert params_of(request) == sent
     assert request["received"] - fired_at >= 14

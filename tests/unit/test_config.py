@@ -89,15 +89,24 @@ def test_resolve_of_defaults_is_clean():
     assert errors == []
 
 
-def test_server_and_ping_only_from_config_yaml():
+def test_server_ping_and_pong_only_from_config_yaml():
+    # pong as OctoPrint 2.0's bundled plugin restricts it (1.11.8's left it open)
     clean, errors = config.clean_update(
-        {"server": "http://127.0.0.1:1/{id}/{event}", "ping": 120, "enabled": True}, from_api=True
+        {"server": "http://127.0.0.1:1/{id}/{event}", "ping": 120, "pong": 120, "enabled": True}, from_api=True
     )
     assert clean == {"enabled": True}
     assert errors == [
         "plugins.tracking_queued.server: can only be changed in config.yaml",
         "plugins.tracking_queued.ping: can only be changed in config.yaml",
+        "plugins.tracking_queued.pong: can only be changed in config.yaml",
     ]
+    resolved, errors = config.resolve({"server": "http://127.0.0.1:1/{id}/{event}", "ping": 120, "pong": 120})
+    assert (resolved["server"], resolved["ping"], resolved["pong"], errors) == (
+        "http://127.0.0.1:1/{id}/{event}",
+        120,
+        120,
+        [],
+    )
 
 
 @pytest.mark.parametrize(
