@@ -168,11 +168,21 @@ def _print_status(store: Store, stats: Optional[dict]) -> None:
 
 
 def _print_record(record: dict) -> None:
-    click.echo(
-        f"#{record['rowid']}  {local_time(record.get('created'))}  {record.get('event') or '?'}"
-        f"  {gettext('attempts')}: {record.get('attempts') or 0}"
-        + (f"  {gettext('last error')}: {record['last_error']}" if record.get("last_error") else "")
+    # When it happened, as it is sent (event_time), not the wall clock it was queued by.
+    when = local_time(record.get("event_time") or record.get("created"))
+    if record.get("time_uncertain"):
+        when += " (" + gettext("time uncertain") + ")"
+    # gettext outside the f-strings: pybabel before Python 3.12 does not look inside them.
+    line = "#%s  %s  %s  %s: %s" % (
+        record["rowid"],
+        when,
+        record.get("event") or "?",
+        gettext("attempts"),
+        record.get("attempts") or 0,
     )
+    if record.get("last_error"):
+        line += "  %s: %s" % (gettext("last error"), record["last_error"])
+    click.echo(line)
     sent = record.get("sent")
     click.echo("    " + (json.dumps(sent, sort_keys=True) if sent is not None else gettext("(cannot be decoded)")))
 

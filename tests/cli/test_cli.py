@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -54,12 +55,12 @@ class Basedir:
         }
         (self.path / "config.yaml").write_text(yaml.safe_dump(config))
 
-    def fill(self, pending: int, failed: int = 0) -> None:
+    def fill(self, pending: int, failed: int = 0, confirmed: bool = True) -> None:
         """`failed` dead-lettered records f0.. first, then `pending` records id0.."""
         # Queued in an earlier boot whose clock was right: each record is sent with its
         # `created` time, one second apart.
         clocks = FakeClocks(wall=CREATED, mono=100.0, boot="an-earlier-boot")
-        clocks.kernel_synced = True
+        clocks.kernel_synced = confirmed  # False: that boot's clock was never known to be right
         queue = TrackingQueue(str(self.data), clocks=clocks)
         for n in range(failed):
             queue.put(dict(record(n), id=f"f{n}"))
@@ -135,6 +136,23 @@ def test_list_pending_shows_sent_params_and_limit(basedir):
         {"n": 1, "event_id": "id1", "event_time": CREATED + 1},
     ]
     assert "2 of 5 pending records shown." in result.stdout
+
+
+def test_list_shows_when_each_event_happened_and_whether_that_is_certain(basedir):
+    basedir.fill(pending=2)
+    lines = [line for line in basedir.run("tracking_queued:list").stdout.splitlines() if line.startswith("#")]
+    assert [line.split("  ")[1] for line in lines] == [
+        time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(CREATED + n)) for n in range(2)
+    ]
+    assert "uncertain" not in "".join(lines)
+
+    other = Basedir(basedir.path.parent / "unconfirmed")
+    other.path.mkdir()
+    other.configure(enabled=True, unique_id=UNIQUE_ID)
+    other.fill(pending=1, confirmed=False)
+    result = other.run("tracking_queued:list")
+    assert result.returncode == 0, result.stderr
+    assert "(time uncertain)  print_done" in result.stdout
 
 
 def test_list_failed(basedir):
