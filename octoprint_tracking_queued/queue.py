@@ -798,12 +798,23 @@ class TrackingQueue:
             after = rows[-1]["rowid"]
 
     def clear(self, scope: str, reason: Optional[str] = None) -> int:
-        """Removes the records of a scope, also one being sent (it will not be retried); returns how many."""
+        """Removes the records of a scope, also one being sent (it will not be retried); returns how many.
+
+        For good: their bytes are overwritten in the file and the WAL is emptied, so an opt-out
+        leaves nothing of them on the card (a plain DELETE only marks their pages free)."""
 
         def remove(conn: sqlite3.Connection, bumps: Counter) -> None:
             self._remove(conn, SCOPES[scope], (), "cleared", bumps)
 
-        removed = self._transaction(self._q._getter, remove)["cleared"]
+        conn = self._q._getter
+        with self._lock:
+            conn.execute("PRAGMA secure_delete = ON")
+            try:
+                removed = self._transaction(conn, remove)["cleared"]
+            finally:
+                conn.execute("PRAGMA secure_delete = OFF")
+            if removed and not self.memory_only:
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         if reason and removed:
             logger.info("Deleted %d tracking records not yet sent: %s", removed, reason)
         return removed

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import logging
 
-from octoprint_tracking_queued.queue import TrackingQueue
+from octoprint_tracking_queued.queue import DB_FILE, TrackingQueue
 from tests.unit.fakes import FakeClocks
 
 _ids = itertools.count()
@@ -167,3 +167,16 @@ def test_opting_out_clears_everything_and_counts_it(tmp_path, caplog):
     assert q.next() is None
     assert q.stats()["cleared"] == 3
     assert "opted out" in caplog.text
+
+
+def test_nothing_of_a_cleared_record_stays_in_the_file(tmp_path):
+    q = TrackingQueue(str(tmp_path), clocks=FakeClocks())
+    marker = "marker-3f9a1c"
+    q.put_many([rec("print_done", file=f"{marker}-{n}") for n in range(50)])
+    sending = q.next()
+    q.ack(sending)  # the worker's connection has written too
+    assert q.clear("all", reason="opted out") == 49
+    q.put(rec("startup"))  # the queue goes on working
+    on_disk = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith(DB_FILE))
+    assert marker.encode() not in on_disk
+    q.close()
