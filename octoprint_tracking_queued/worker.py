@@ -15,7 +15,17 @@ from typing import Any, Callable, Optional
 
 from .delivery import Delivered, Outcome, Rejected, Retry, request_params
 from .queue import Entry, TrackingQueue
-from .vocabulary import BACKOFF, IDLE, LOCKED, OFFLINE, SENDING, STOPPED
+from .vocabulary import (
+    BACKOFF,
+    IDLE,
+    LOCKED,
+    OFFLINE,
+    SENDING,
+    STOPPED,
+    VERDICT_OFFLINE,
+    VERDICT_ONLINE,
+    VERDICT_REACHABLE,
+)
 
 logger = logging.getLogger("octoprint.plugins.tracking_queued.worker")
 
@@ -31,8 +41,6 @@ STOP_TIMEOUT = 3.0
 FLUSH_OVERRIDES = {OFFLINE}
 # A backlog drain logs its first records one by one, then one summary line at its end.
 LOG_EACH = 5
-# What the worker goes by: OctoPrint's connectivity check, or a delivery that proved it wrong.
-VERDICT_ONLINE, VERDICT_OFFLINE, VERDICT_REACHABLE = "online", "offline", "reachable"
 
 SendFn = Callable[[dict], Outcome]
 BlockedFn = Callable[[], Optional[tuple[str, str]]]
