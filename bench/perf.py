@@ -420,18 +420,20 @@ class Bench:
             if n:
                 server.stop()
             results.append(self._drain_once(server, count))
-        # The round with the median ratio, so its three rates belong together.
-        ours, reference, outside = sorted(results, key=lambda r: r[0] / r[1])[len(results) // 2]
-        ratios = " ".join(f"{r[0] / r[1]:.2f}" for r in results)
-        self.row(
-            f"drain of a {count:,}-record backlog to a loopback receiver (median of {rounds})",
-            f"{ours:.0f} records/s",
-            f"a keep-alive `requests` loop replaying the same requests in the server: {reference:.0f}/s "
-            f"(from another process: {outside:.0f}/s)",
-            f"{ours / reference:.2f}× (all: {ratios})",
-            "≥ 0.8×",
-            ours / reference >= 0.8,
-        )
+        # The issue's reference is a plain loop from the benchmark's own process (its 974/s);
+        # the same loop in a thread of OctoPrint's process competes with what the worker
+        # competes with, a stricter reference. Each row takes its median round.
+        for name, index in (("from another process, as the issue measured", 2), ("inside the server", 1)):
+            ours, reference = sorted(((r[0], r[index]) for r in results), key=lambda r: r[0] / r[1])[len(results) // 2]
+            ratios = " ".join(f"{r[0] / r[index]:.2f}" for r in results)
+            self.row(
+                f"drain of a {count:,}-record backlog to a loopback receiver (median of {rounds})",
+                f"{ours:.0f} records/s",
+                f"a keep-alive `requests` loop replaying the same requests, {name}: {reference:.0f}/s",
+                f"{ours / reference:.2f}× (all: {ratios})",
+                "≥ 0.8×",
+                ours / reference >= 0.8,
+            )
 
     def _drain_once(self, server: OctoPrintServer, count: int) -> tuple:
         """(our rate, the replay's in the server, the replay's from this process) in records/s."""
