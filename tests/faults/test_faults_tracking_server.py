@@ -29,7 +29,10 @@ from tests.harness.faultserver import (
 
 UID = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
 NOW = 1_700_000_000.0
-TIMEOUT = (0.3, 0.3)  # connect, read: short so "never answers" costs the suite little
+# Connect, read: "never answers" costs the suite this much; long enough that a loopback
+# answer on a machine busy with other work is never taken for a timeout (0.3 s was not).
+TIMEOUT = (2.0, 2.0)
+BODY_DEADLINE = 0.5
 INITIAL, CAP = 0.05, 0.5
 
 
@@ -82,12 +85,12 @@ def server():
 
 @pytest.fixture
 def delivery():
-    d = Delivery(timeout=TIMEOUT, clock=lambda: NOW, body_deadline=0.5)
+    d = Delivery(timeout=TIMEOUT, clock=lambda: NOW, body_deadline=BODY_DEADLINE)
     yield d
     d.close()
 
 
-def timed_send(delivery: Delivery, template: str, limit: float = 3.0):
+def timed_send(delivery: Delivery, template: str, limit: float = 3 * sum(TIMEOUT)):
     """Sends one record in a helper thread so a hanging send fails the test instead of the suite."""
     result = []
     thread = threading.Thread(target=lambda: result.append(delivery.send(rec(1), template, UID)), daemon=True)
@@ -135,7 +138,7 @@ def test_endless_trickling_body_does_not_hold_the_worker(server, delivery):
     server.then(trickle_forever(0.05))
     outcome, elapsed = timed_send(delivery, server.template)
     assert outcome == Delivered(200)  # the status line had said 200
-    assert elapsed < 1.5
+    assert elapsed < BODY_DEADLINE + sum(TIMEOUT)  # bounded by the body deadline, not the trickle
     assert delivery.send(rec(2), server.template, UID) == Delivered(200)
 
 

@@ -132,6 +132,9 @@ class FaultServer:
                 conn, _ = self._sock.accept()
             except OSError:
                 return
+            if self.stopping.is_set():
+                conn.close()
+                return
             threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
 
     def _handle(self, conn: socket.socket) -> None:
@@ -153,6 +156,14 @@ class FaultServer:
 
     def stop(self) -> None:
         self.stopping.set()
+        # Wake the accept() and let its thread end before the socket is closed: closed under
+        # a thread about to call accept(), its descriptor number went to the next test's
+        # server, and this server's thread took that server's connections (a flaky suite).
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._thread.join(5)
         self._sock.close()
 
 
