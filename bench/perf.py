@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/perf.py [--quick] [--profile] [--pending 100000] [--idle 60]
 
-Starts OctoPrint servers with the plugin (tests/harness/server.py) and a tracking receiver
+Starts OctoPrint servers with the plugin (tools/server.py) and a tracking receiver
 (tools/receiver.py) on 127.0.0.1 in a temporary folder, measures, stops everything and
 prints a markdown table: each figure beside a reference measured in the same run, the
 ratio and the goal. Only the ratios mean much on a busy machine; re-run when one looks off.
@@ -36,12 +36,12 @@ sys.path.insert(0, str(ROOT))
 
 import requests  # noqa: E402
 
-from octoprint_tracking_queued.queue import TrackingQueue  # noqa: E402
-from tests.harness import server as harness  # noqa: E402
-from tests.harness.guard import OutboundGuard  # noqa: E402
-from tests.harness.server import OctoPrintServer, free_port  # noqa: E402
+from octoprint_tracking_queued.store import open_queue  # noqa: E402
+from tools import server as harness  # noqa: E402
 from tools.basedir import logging_config, write_yaml  # noqa: E402
+from tools.guard import OutboundGuard  # noqa: E402
 from tools.receiver import Receiver  # noqa: E402
+from tools.server import OctoPrintServer, free_port  # noqa: E402
 
 BENCH_PLUGIN = ROOT / "bench" / "plugins" / "tq_bench.py"
 API = "/api/plugin/tracking_queued"
@@ -88,7 +88,7 @@ def record(n: int, event: str = "backlog") -> dict:
 def prefill(folder: Path, count: int, max_records: int) -> None:
     """Records written into a stopped server's queue, through the queue's own API."""
     folder.mkdir(parents=True, exist_ok=True)
-    queue = TrackingQueue(str(folder), max_records=max_records)
+    queue = open_queue(str(folder), max_records=max_records)
     try:
         done = 0
         while done < count:
@@ -513,7 +513,7 @@ class Bench:
         )
         for name, server in (("small", small), ("large", large)):
             started = time.perf_counter()
-            queue = TrackingQueue(str(server.data_folder), max_records=10**6)
+            queue = open_queue(str(server.data_folder), max_records=10**6)
             opened = time.perf_counter() - started
             queue.stats()
             started = time.perf_counter()

@@ -13,7 +13,7 @@ import sys
 import tempfile
 import time
 
-from octoprint_tracking_queued.queue import TrackingQueue
+from octoprint_tracking_queued.store import open_queue
 
 
 def record(n: int) -> dict:
@@ -30,7 +30,7 @@ def record(n: int) -> dict:
 
 def run(records: int, backlog: int) -> tuple[float, float]:
     folder = tempfile.mkdtemp(prefix="tq-bench-")
-    queue = TrackingQueue(folder, max_records=records + backlog + 10)
+    queue = open_queue(folder, max_records=records + backlog + 10)
     started = time.perf_counter()
     for n in range(records):
         queue.put(record(n))

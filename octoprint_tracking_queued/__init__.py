@@ -60,6 +60,11 @@ class TrackingQueuedPlugin(
             octoprint_2=is_octoprint_compatible(">=2.0.0"),  # its base version: 2.0.0rc7 counts
         )
 
+    @property
+    def runtime(self) -> Optional[Runtime]:
+        """The plugin at run time, for tools that measure it through `Runtime.instrument`."""
+        return self._runtime
+
     def _unlocked_achievements(self) -> Optional[list[str]]:
         helpers = self._plugin_manager.get_helpers("achievements", "get_unlocked_achievements") or {}
         if "get_unlocked_achievements" not in helpers:
@@ -174,7 +179,7 @@ class TrackingQueuedPlugin(
         # The wizard says that enabling ours turns the bundled plugin off, when it is on,
         # and how many records Disable deletes (tracking may have been enabled meanwhile).
         status = self._runtime.status()
-        unsent = status["pending"] + status["in_flight"] + status["failed"]
+        unsent = status["unsent"]
         return {"bundled_enabled": status["bundled_enabled"], "pending_records": unsent}
 
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, TypedDict
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from flask_babel import gettext
 
 from . import records
-from .queue import SCOPES
+from .status import PAGE_SCOPES, SCOPES
 
 if TYPE_CHECKING:
     from .runtime import Runtime
@@ -23,52 +23,8 @@ Answer = tuple[int, dict[str, Any]]
 Handler = Callable[["Runtime", Mapping[str, Any], Callable[[], bool]], Answer]
 
 MAX_PAGE = 200
-PAGE_SCOPES = ("pending", "failed")
 # What OctoPrint checks before calling us: command name -> required parameters.
 COMMAND_PARAMETERS = {"track": ["event"], "flush": [], "retry_failed": [], "clear": ["scope"]}
-
-
-class WorkerStatus(TypedDict):
-    state: str  # idle, sending, backoff, offline, disabled, config_error, locked, stopped
-    reason: Optional[str]  # why, in words: the blocker's reason or the error being backed off from
-    next_attempt: Optional[float]  # unix time of the next try while backing off
-    failures: int  # failed attempts in a row since the last delivery
-    last_error: Optional[str]  # e.g. "HTTP 503", "timeout"
-    last_error_at: Optional[float]  # unix time
-    last_success_at: Optional[float]  # unix time of the last delivery
-    connectivity: str  # online, offline (OctoPrint's check) or reachable (a send proved the check wrong)
-    alive: bool  # the worker thread runs
-
-
-class StatusBody(TypedDict):
-    """`GET /api/plugin/tracking_queued`: the queue's counts and the worker's state (README: API)."""
-
-    pending: int  # records waiting to be sent
-    in_flight: int  # records being sent now
-    failed: int  # records the server refused for good (dead letters), kept until retried or cleared
-    delivered: int  # since install
-    dropped_cap: int  # removed to keep under queue.max_records, since install
-    dropped_age: int  # removed for being older than queue.max_age_days, since install
-    undecodable: int  # rows that could not be read back (kept as failed), since install
-    cleared: int  # removed by Clear or by opting out, since install
-    superseded: int  # pending ping, pong and webui_load records replaced by a newer one, since install
-    by_event: dict[str, dict[str, int]]  # dropped_cap, dropped_age, superseded: counts per tracking event
-    store_failed: int  # records that could not be stored (disk full, ...), since install
-    oldest_pending: Optional[float]  # unix time the oldest pending (or in flight) record's event happened
-    oldest_pending_age: Optional[float]  # its age in seconds by the clock-safe observed clock
-    oldest_pending_certain: bool  # false when its time comes from a wall clock that may have been wrong
-    clock_confirmed: bool  # this boot's wall clock is known good (synchronised, or seen to be stepped)
-    store_error: Optional[str]  # why records cannot be stored right now
-    recovered: Optional[str]  # why an unusable queue file was moved aside at start
-    max_records: int  # queue.max_records in effect
-    max_age_days: int  # queue.max_age_days in effect
-    disk_bytes: int  # size of the queue file and its write-ahead log
-    worker: WorkerStatus
-    enabled: Optional[bool]  # the user's decision; null until made
-    config_errors: list[str]  # values in config.yaml that are not used, and why
-    settings_errors: list[str]  # values refused by the last settings save, and why
-    server_is_default: bool  # records go to the public tracking server
-    bundled_enabled: bool  # the bundled tracking plugin is on too (counts the instance twice)
 
 
 def error(status: int, message: str) -> Answer:

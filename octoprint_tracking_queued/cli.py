@@ -23,7 +23,7 @@ from octoprint.util.version import get_octoprint_version_string
 from . import config, policy
 from .delivery import Delivered, Delivery, Rejected, with_sent_params
 from .lock import QueueLock
-from .queue import QueueMissing, TrackingQueue
+from .store import QueueMissing, View, Writer, open_queue
 from .worker import settle
 
 IDENTIFIER = "tracking_queued"
@@ -70,12 +70,12 @@ class Store:
     def server_running(self) -> bool:
         return self.lock.is_held_elsewhere()
 
-    def reader(self) -> TrackingQueue:
+    def reader(self) -> View:
         queue_cfg = self.effective["queue"]
-        return TrackingQueue(self.folder, queue_cfg["max_records"], queue_cfg["max_age_days"], read_only=True)
+        return open_queue(self.folder, queue_cfg["max_records"], queue_cfg["max_age_days"], read_only=True)
 
     @contextlib.contextmanager
-    def owned_queue(self) -> Iterator[TrackingQueue]:
+    def owned_queue(self) -> Iterator[Writer]:
         """The queue for changing it, with the lock held; refuses while the server runs."""
         lock = self.lock
         if not lock.acquire():
@@ -88,7 +88,7 @@ class Store:
             )
         try:
             queue_cfg = self.effective["queue"]
-            queue = TrackingQueue(self.folder, queue_cfg["max_records"], queue_cfg["max_age_days"])
+            queue = open_queue(self.folder, queue_cfg["max_records"], queue_cfg["max_age_days"])
             try:
                 if queue.recovered:
                     click.echo(queue.recovered, err=True)
@@ -100,7 +100,7 @@ class Store:
 
 
 @contextlib.contextmanager
-def _reading(store: Store) -> Iterator[Optional[TrackingQueue]]:
+def _reading(store: Store) -> Iterator[Optional[View]]:
     """A read-only queue, or None when there is none yet; unreadable files end the command."""
     try:
         reader = store.reader()
@@ -187,7 +187,7 @@ def _print_record(record: dict) -> None:
     click.echo("    " + (json.dumps(sent, sort_keys=True) if sent is not None else gettext("(cannot be decoded)")))
 
 
-def _flush(store: Store, queue: TrackingQueue) -> bool:
+def _flush(store: Store, queue: Writer) -> bool:
     """Sends every pending record, oldest first, printing progress; False if some stay queued."""
     blocker = policy.send_blocker(store.effective["enabled"], store.effective, store.config_errors)
     if blocker:

@@ -14,7 +14,7 @@ from collections import Counter
 from typing import Any, Callable, Optional
 
 from .delivery import Delivered, Outcome, Rejected, Retry, request_params
-from .queue import Entry, TrackingQueue
+from .store import Entry, Writer
 from .vocabulary import (
     BACKOFF,
     IDLE,
@@ -46,7 +46,7 @@ SendFn = Callable[[dict], Outcome]
 BlockedFn = Callable[[], Optional[tuple[str, str]]]
 
 
-def settle(queue: TrackingQueue, entry: Entry, outcome: Outcome) -> None:
+def settle(queue: Writer, entry: Entry, outcome: Outcome) -> None:
     """What an answer means for the queue: delivered rows go, refused ones fail, others wait."""
     if isinstance(outcome, Delivered):
         queue.ack(entry)
@@ -65,7 +65,7 @@ def backoff_delay(failures: int, initial: float, cap: float, rand: Callable[[], 
 class Worker:
     def __init__(
         self,
-        queue: TrackingQueue,
+        queue: Writer,
         send: SendFn,
         blocked: BlockedFn,
         initial_delay: float = 10.0,

@@ -94,16 +94,10 @@ class TqBenchPlugin(octoprint.plugin.SimpleApiPlugin):
             pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(30)
             return flask.jsonify(text=out.getvalue())
         if command == "parts":
-            runtime = self._implementation(TRACKING)._runtime
-            parts = {
-                "settings.unique_id": runtime._settings.unique_id,
-                "host.user_names": lambda: list(runtime._host.user_names()),
-                "context": runtime._context,
-                "push_status": runtime._push_status,
-                "worker.wake": runtime.worker.wake,
-                "queue.put": lambda: runtime.queue.put(json.loads(_json_row())),
-                "enqueue": lambda: runtime._enqueue(json.loads(_json_row())),
-            }
+            runtime = self._implementation(TRACKING).runtime
+            parts = dict(runtime.cost_probes())
+            parts["queue.put"] = lambda: runtime.queue.put(json.loads(_json_row()))
+            parts["enqueue"] = lambda: runtime.enqueue(json.loads(_json_row()))
             return flask.jsonify(**{name: sorted(_timed(call, n, gap))[n // 2] for name, call in parts.items()})
         if command == "replay":
             with open(data["file"], encoding="utf-8") as f:  # a request body would be too large
@@ -147,20 +141,18 @@ class TqBenchPlugin(octoprint.plugin.SimpleApiPlugin):
 
     def _worker_profile(self, seconds):
         """cProfile of the worker thread's loop passes over the next `seconds`."""
-        worker = self._implementation(TRACKING)._runtime.worker
         profiler = cProfile.Profile()
-        run_once = worker.run_once
 
-        def profiled():
+        def profiled(run_once):
             profiler.enable()
             try:
                 return run_once()
             finally:
                 profiler.disable()
 
-        worker.run_once = profiled
+        undo = self._implementation(TRACKING).runtime.instrument(step=profiled)
         time.sleep(seconds)
-        worker.run_once = run_once
+        undo()
         out = io.StringIO()
         stats = pstats.Stats(profiler, stream=out)
         stats.sort_stats("tottime").print_stats(35)
@@ -169,32 +161,26 @@ class TqBenchPlugin(octoprint.plugin.SimpleApiPlugin):
         return out.getvalue()
 
     def _count_start(self):
-        runtime = self._implementation(TRACKING)._runtime
-        worker = runtime.worker
         counts = self._counts
         with self._lock:
             counts.update(worker_passes=0, timers=0, timer_kinds={})
         if self._counting:
             return
         self._counting = True
-        run_once, make_timer = worker.run_once, runtime._timer
 
-        def counted_run_once():
+        def counted_step(run_once):
             with self._lock:
                 counts["worker_passes"] += 1
             return run_once()
 
-        def counted_timer(interval, function, repeat):
+        def counted_timer(make_timer, interval, function, repeat):
             name = getattr(function, "__name__", repr(function))
             with self._lock:
                 counts["timers"] += 1
                 counts["timer_kinds"][name] = counts["timer_kinds"].get(name, 0) + 1
             return make_timer(interval, function, repeat)
 
-        # The worker's loop calls self.run_once(), the runtime self._timer(): instance
-        # attributes shadow them, nothing else changes.
-        worker.run_once = counted_run_once
-        runtime._timer = counted_timer
+        self._implementation(TRACKING).runtime.instrument(step=counted_step, timer=counted_timer)
 
 
 def _timed(call, n, gap):

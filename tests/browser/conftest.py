@@ -12,9 +12,9 @@ from playwright.sync_api import Browser, Page, sync_playwright
 # tests/conftest.py; the launch options keep Chromium on loopback.
 from tests.harness.browser import chromium_launch_options
 from tests.harness.fixtures import TEST_OUTPUT
-from tests.harness.guard import OutboundGuard
-from tests.harness.server import OctoPrintServer
 from tools.basedir import ADMIN_PASSWORD, ADMIN_USER
+from tools.guard import OutboundGuard
+from tools.server import OctoPrintServer
 
 SCREENSHOTS = TEST_OUTPUT / "screenshots"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from playwright.sync_api import Browser, Page, expect
 
 from octoprint_tracking_queued.clock import Clocks
-from octoprint_tracking_queued.queue import TrackingQueue
+from octoprint_tracking_queued.store import open_queue
 from tests.browser.conftest import login, screenshot
 from tests.harness.api import DONE, PRINTS, QUIET, wait_status
 
@@ -96,7 +96,7 @@ def prefill_from_an_earlier_boot(folder: Path, stale_by: float) -> float:
         wall=lambda: time.time() - stale_by, boot_id=lambda: "earlier-boot-" + uuid.uuid4().hex, synced=lambda: False
     )
     folder.mkdir(parents=True, exist_ok=True)
-    queue = TrackingQueue(str(folder), clocks=clocks)
+    queue = open_queue(str(folder), clocks=clocks)
     created = clocks.wall()
     queue.put(record("from_earlier_boot", created))
     queue.close()
@@ -119,7 +119,7 @@ def test_uncertain_times_are_marked_and_the_pager_walks_by_key(octoprint_factory
     receiver.stop()
     server = octoprint_factory(plugin_settings=PRINTS, start=False)
     created = prefill_from_an_earlier_boot(server.data_folder, stale_by=3 * DAY)
-    queue = TrackingQueue(str(server.data_folder))  # this boot's clocks: these times are certain
+    queue = open_queue(str(server.data_folder))  # this boot's clocks: these times are certain
     queue.put_many([record(f"backlog_{n:02d}", time.time()) for n in range(44)])
     queue.close()
     server.start()

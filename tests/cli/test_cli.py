@@ -18,7 +18,7 @@ import yaml
 from werkzeug import Response
 
 from octoprint_tracking_queued.lock import QueueLock
-from octoprint_tracking_queued.queue import TrackingQueue
+from octoprint_tracking_queued.store import Writer, open_queue
 from tests.unit.fakes import FakeClocks
 
 OCTOPRINT = [sys.executable, "-m", "octoprint"]
@@ -61,7 +61,7 @@ class Basedir:
         # `created` time, one second apart.
         clocks = FakeClocks(wall=CREATED, mono=100.0, boot="an-earlier-boot")
         clocks.kernel_synced = confirmed  # False: that boot's clock was never known to be right
-        queue = TrackingQueue(str(self.data), clocks=clocks)
+        queue = open_queue(str(self.data), clocks=clocks)
         for n in range(failed):
             queue.put(dict(record(n), id=f"f{n}"))
             queue.reject(queue.next(), "HTTP 400")
@@ -70,8 +70,8 @@ class Basedir:
             clocks.advance(1)
         queue.close()
 
-    def queue(self) -> TrackingQueue:
-        return TrackingQueue(str(self.data))
+    def queue(self) -> Writer:
+        return open_queue(str(self.data))
 
     def run(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess:
         env = {

@@ -1,6 +1,6 @@
 """Scenarios 3 and 4: a full disk and a queue file that is corrupt, foreign, truncated or unwritable.
 
-Real TrackingQueue on real SQLite files; the disk is "full" through PRAGMA max_page_count,
+Real open_queue on real SQLite files; the disk is "full" through PRAGMA max_page_count,
 and unwritable files are tried as the unprivileged user `nobody` (root ignores file modes).
 """
 
@@ -17,7 +17,7 @@ import tempfile
 import pytest
 
 from octoprint_tracking_queued.delivery import Delivered, Retry
-from octoprint_tracking_queued.queue import DB_FILE, TrackingQueue
+from octoprint_tracking_queued.store import DB_FILE, Writer, open_queue
 from octoprint_tracking_queued.worker import Worker
 
 QUEUE_LOGGER = "octoprint.plugins.tracking_queued.queue"
@@ -36,12 +36,12 @@ def rec(n: int, size: int = 0) -> dict:
     }
 
 
-def fill_disk(q: TrackingQueue) -> None:
+def fill_disk(q: Writer) -> None:
     """Caps the file at its current size (both connections see the same file)."""
     q.cap_file(0)
 
 
-def free_disk(q: TrackingQueue) -> None:
+def free_disk(q: Writer) -> None:
     q.cap_file(None)
 
 
@@ -54,7 +54,7 @@ def messages(caplog, text: str) -> int:
 
 def test_disk_full_storm_is_logged_once_and_resumes_by_itself(tmp_path, caplog):
     caplog.set_level(logging.INFO, logger=QUEUE_LOGGER)
-    q = TrackingQueue(str(tmp_path))
+    q = open_queue(str(tmp_path))
     for n in range(20):
         assert q.put(rec(n))
     fill_disk(q)
@@ -78,13 +78,13 @@ def test_disk_full_storm_is_logged_once_and_resumes_by_itself(tmp_path, caplog):
     assert stats["store_failed"] == refused  # now also on disk
     assert messages(caplog, "Storing tracking records works again") == 1
     q.close()
-    assert TrackingQueue(str(tmp_path)).stats()["store_failed"] == refused
+    assert open_queue(str(tmp_path)).stats()["store_failed"] == refused
 
 
 def test_worker_retries_and_drains_while_the_disk_is_full(tmp_path):
     """Marking in flight, writing the retry state and deleting delivered rows all work
     on a full file, so a full disk never stops the backlog from going out."""
-    q = TrackingQueue(str(tmp_path))
+    q = open_queue(str(tmp_path))
     for n in range(3):
         q.put(rec(n, size=500))
     outcomes = [Retry("HTTP 503")] * 3
@@ -121,7 +121,7 @@ def _sqlite_header_then_garbage(path: str) -> None:
 
 
 def _truncated(path: str) -> None:
-    q = TrackingQueue(os.path.dirname(path))
+    q = open_queue(os.path.dirname(path))
     for n in range(400):
         q.put(rec(n, size=200))
     q.close()
@@ -165,7 +165,7 @@ def test_unusable_file_is_moved_aside_and_tracking_goes_on(tmp_path, caplog, nam
     BAD_FILES[name](path)
     original = open(path, "rb").read()
 
-    q = TrackingQueue(str(tmp_path))
+    q = open_queue(str(tmp_path))
     stats = q.stats()
     assert stats["recovered"] and "moved to" in stats["recovered"]
     assert messages(caplog, "moved to") == 1
@@ -181,7 +181,7 @@ def test_unusable_file_is_moved_aside_and_tracking_goes_on(tmp_path, caplog, nam
 def test_an_empty_file_is_simply_used(tmp_path):
     """SQLite treats a zero-byte file as a new database: nothing to keep, nothing to say."""
     _empty_file(str(tmp_path / DB_FILE))
-    q = TrackingQueue(str(tmp_path))
+    q = open_queue(str(tmp_path))
     assert q.recovered is None and q.put(rec(1))
     q.close()
 
@@ -189,7 +189,7 @@ def test_an_empty_file_is_simply_used(tmp_path):
 def test_second_recovery_on_the_same_second_keeps_both_files(tmp_path):
     for _ in range(2):
         _garbage(str(tmp_path / DB_FILE))
-        TrackingQueue(str(tmp_path)).close()
+        open_queue(str(tmp_path)).close()
     assert len([p for p in os.listdir(tmp_path) if ".unusable-" in p and not p.endswith(("-wal", "-shm"))]) == 2
 
 
@@ -206,7 +206,7 @@ def run_without_root(folder) -> dict:
             if os.geteuid() == 0:
                 os.setgid(65534)
                 os.setuid(65534)
-            q = TrackingQueue(str(folder))
+            q = open_queue(str(folder))
             ok = q.put(rec(1))
             result = {"recovered": q.recovered, "put": ok, "pending": q.stats()["pending"]}
             os.write(write, json.dumps(result).encode())
@@ -240,7 +240,7 @@ def test_read_only_file_is_moved_aside(public_dir):
     folder = public_dir / "data"
     folder.mkdir()
     os.chmod(folder, 0o777)  # the folder is writable, the file is not (owned by root, 0444)
-    q = TrackingQueue(str(folder))
+    q = open_queue(str(folder))
     q.put(rec(1))
     q.close()
     for name in os.listdir(folder):

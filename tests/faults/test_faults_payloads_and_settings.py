@@ -13,7 +13,7 @@ import pytest
 
 from octoprint_tracking_queued import config, records
 from octoprint_tracking_queued.delivery import Delivered, Delivery
-from octoprint_tracking_queued.queue import TrackingQueue
+from octoprint_tracking_queued.store import open_queue
 from tests.harness.faultserver import FaultServer
 
 UID = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
@@ -83,7 +83,7 @@ PAYLOADS = [None, {}, [], "text", 42, b"\xff"] + [{key: value for key in KEYS} f
 @pytest.mark.parametrize("octoprint_2", [False, True], ids=["1.11", "2.0"])
 def test_every_hostile_payload_becomes_a_sendable_record_or_a_bad_payload(tmp_path, octoprint_2):
     maker = records.RecordMaker(octoprint_2)
-    queue = TrackingQueue(str(tmp_path), max_records=100_000)
+    queue = open_queue(str(tmp_path), max_records=100_000)
     server = FaultServer()
     delivery = Delivery(timeout=(1, 1))
     made = refused = 0

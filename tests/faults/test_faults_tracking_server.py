@@ -13,7 +13,7 @@ import time
 import pytest
 
 from octoprint_tracking_queued.delivery import MAX_RETRY_AFTER, Delivered, Delivery, Rejected, Retry
-from octoprint_tracking_queued.queue import TrackingQueue
+from octoprint_tracking_queued.store import open_queue
 from octoprint_tracking_queued.worker import Worker
 from tests.harness.faultserver import (
     FaultServer,
@@ -153,7 +153,7 @@ class Steps:
 
 
 def test_backoff_stays_in_bounds_and_honours_retry_after(tmp_path, server, delivery):
-    queue = TrackingQueue(str(tmp_path))
+    queue = open_queue(str(tmp_path))
     for n in range(3):
         queue.put(rec(n))
     faults = [RETRYABLE[name] for name in RETRYABLE]
@@ -187,7 +187,7 @@ def test_backoff_stays_in_bounds_and_honours_retry_after(tmp_path, server, deliv
 
 
 def test_worker_thread_survives_every_fault_and_delivers_the_rest(tmp_path, server, delivery):
-    queue = TrackingQueue(str(tmp_path))
+    queue = open_queue(str(tmp_path))
     count = 20
     for n in range(count):
         queue.put(rec(n))

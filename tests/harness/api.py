@@ -7,7 +7,7 @@ from typing import Callable, Iterable
 import requests
 
 from octoprint_tracking_queued import config
-from tests.harness.server import OctoPrintServer, _poll
+from tools.server import OctoPrintServer, _poll
 
 API = "/api/plugin/tracking_queued"
 

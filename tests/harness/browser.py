@@ -13,8 +13,8 @@ from __future__ import annotations
 import os
 from typing import Any, Dict
 
-from tests.harness.guard import OutboundGuard
 from tools.basedir import OFFLINE_URL
+from tools.guard import OutboundGuard
 
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
 

@@ -23,8 +23,8 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Dict, List
 
-from tests.harness.guard import OutboundGuard
-from tests.harness.server import OctoPrintError, OctoPrintServer, _poll, free_port
+from tools.guard import OutboundGuard
+from tools.server import OctoPrintError, OctoPrintServer, _poll, free_port
 
 PAYLOADS = Path(__file__).resolve().parents[1] / "unit" / "payloads"
 

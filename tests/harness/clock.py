@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Dict
 
-from tests.harness.server import OctoPrintServer, _poll
+from tools.server import OctoPrintServer, _poll
 
 SITECUSTOMIZE_DIR = Path(__file__).resolve().parent / "clockshift"
 DAY = 86400.0

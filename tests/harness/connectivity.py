@@ -7,7 +7,7 @@ from __future__ import annotations
 import socket
 from typing import Any, Dict, Optional
 
-from tests.harness.server import OctoPrintServer
+from tools.server import OctoPrintServer
 
 
 class OnlineCheckPort:

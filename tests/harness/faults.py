@@ -10,7 +10,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Dict, Iterable, List
 
-from octoprint_tracking_queued.queue import TrackingQueue
+from octoprint_tracking_queued.store import open_queue
 
 # Fast retries so a refused or killed receiver costs the suite little time.
 FAST_RETRY = {"retry": {"initial_delay": 0.05, "max_delay": 0.5}}
@@ -26,7 +26,7 @@ def seed() -> int:
 def prefill(data_folder: Path, count: int, event: str = "backlog") -> List[str]:
     """Writes `count` records into the plugin's queue file before OctoPrint starts; their ids."""
     data_folder.mkdir(parents=True, exist_ok=True)
-    queue = TrackingQueue(str(data_folder), max_records=max(count * 2, 10000))
+    queue = open_queue(str(data_folder), max_records=max(count * 2, 10000))
     ids = []
     now = time.time()
     for n in range(count):

@@ -15,10 +15,10 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional
 import pytest
 
 from tests.harness.browser import chromium_launch_options
-from tests.harness.guard import OutboundGuard
-from tests.harness.server import OctoPrintServer, free_port
 from tools.basedir import deep_merge
+from tools.guard import OutboundGuard
 from tools.receiver import Receiver
+from tools.server import OctoPrintServer, free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # ./dev test points this at test-output/; logs of failed tests are kept there.

@@ -1,7 +1,7 @@
 """The OctoPrint the harness serves: the one installed next to the running Python.
 
 `./dev test` runs pytest from each OctoPrint version's own venv (TQ_OCTOPRINT picks one), and
-tests/harness/server.py starts `sys.executable -m octoprint`, so the tests' OctoPrint and the
+tools/server.py starts `sys.executable -m octoprint`, so the tests' OctoPrint and the
 server's are the same. Tests that expect what differs between versions ask here.
 """
 

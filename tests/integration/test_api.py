@@ -8,8 +8,8 @@ import pytest
 import requests
 
 from tests.harness.api import API, PLUGINS, active, install_plugins, status, wait_status
-from tests.harness.server import OctoPrintServer
 from tools.receiver import respond
+from tools.server import OctoPrintServer
 
 BROWSER = {"browser_name": "Chromium", "browser_version": "120", "os_name": "Linux", "os_version": "6"}
 

@@ -12,12 +12,12 @@ import time
 
 import pytest
 
-from octoprint_tracking_queued.queue import TrackingQueue
+from octoprint_tracking_queued.store import open_queue
 from octoprint_tracking_queued.worker import EXPIRE_EVERY
 from tests.harness.api import API, INSTALL, PLUGINS, active, status, wait_status
 from tests.harness.clock import DAY, ClockShift
-from tests.harness.server import OctoPrintServer, _poll
 from tests.unit.fakes import FakeClocks
+from tools.server import OctoPrintServer, _poll
 
 pytestmark = pytest.mark.integration
 
@@ -166,7 +166,7 @@ def test_records_of_earlier_boots_keep_or_regain_their_time(octoprint_factory, r
     server = octoprint_factory(plugin_settings=dict(PLUGINS, queue={"max_age_days": 30}), start=False)
     now = time.time()
     clocks = FakeClocks(wall=now + BEHIND - 3600, mono=50.0, boot="earlier-boot-a")
-    queue = TrackingQueue(str(server.data_folder), clocks=clocks)
+    queue = open_queue(str(server.data_folder), clocks=clocks)
     made = {}
     for name in ("a0", "a1"):
         made[name] = clocks.wall()
@@ -174,7 +174,7 @@ def test_records_of_earlier_boots_keep_or_regain_their_time(octoprint_factory, r
         clocks.advance(60)
     queue.close()
     clocks.reboot("earlier-boot-b", wall=now + BEHIND - 600, mono=40.0)
-    queue = TrackingQueue(str(server.data_folder), clocks=clocks)
+    queue = open_queue(str(server.data_folder), clocks=clocks)
     true_b = now - 600  # what boot B's wall clock should have said when b0 was made
     queue.put(install_record("b0", clocks.wall()))
     clocks.advance(30)

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from tests.harness.api import API, PLUGINS, active, install_plugins, status, wait_status
-from tests.harness.server import OctoPrintServer
 from tools.receiver import respond
+from tools.server import OctoPrintServer
 
 pytestmark = pytest.mark.integration
 

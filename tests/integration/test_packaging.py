@@ -18,9 +18,9 @@ from typing import Iterator, List
 import pytest
 import requests
 
-from tests.harness.server import OctoPrintServer, free_port
 from tests.harness.versions import OCTOPRINT
 from tools.basedir import ADMIN_PASSWORD, ADMIN_USER, PLUGIN_ID
+from tools.server import OctoPrintServer, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 CATALOGUE = "octoprint_tracking_queued/translations/de/LC_MESSAGES/messages"

@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from tests.harness.api import API, PLUGINS, active, install_plugins, status, wait_status
-from tests.harness.server import OctoPrintServer
+from tools.server import OctoPrintServer
 
 pytestmark = pytest.mark.integration
 

@@ -11,8 +11,8 @@ from collections import Counter
 
 import pytest
 
-from tests.harness.server import _poll
 from tests.harness.versions import OCTOPRINT, OCTOPRINT_2
+from tools.server import _poll
 
 pytestmark = pytest.mark.integration
 

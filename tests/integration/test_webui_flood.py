@@ -10,10 +10,10 @@ from collections import Counter
 
 import pytest
 
-from octoprint_tracking_queued.runtime import WebuiLoadLimit
+from octoprint_tracking_queued.tracker import WebuiLoadLimit
 from tests.harness.api import API, PLUGINS, active, browser_login, install_plugins, status, wait_status
-from tests.harness.server import OctoPrintServer
 from tools.basedir import USER_NAME, USER_PASSWORD
+from tools.server import OctoPrintServer
 
 pytestmark = pytest.mark.integration
 

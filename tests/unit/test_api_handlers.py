@@ -10,6 +10,7 @@ import pytest
 
 from octoprint_tracking_queued import api
 from octoprint_tracking_queued.records import BadPayload
+from octoprint_tracking_queued.status import StatusBody, WorkerStatus
 
 BROWSER = {"browser_name": "Chromium", "browser_version": "120", "os_name": "Linux", "os_version": "6"}
 
@@ -173,6 +174,6 @@ def test_readme_describes_every_status_key():
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     table = readme[readme.index("| key | what |") :].split("\n\n", 1)[0]
     described = set(re.findall(r"`([a-z_.]+)`", table))
-    keys = set(api.StatusBody.__annotations__) - {"worker"}
-    keys |= {f"worker.{key}" for key in api.WorkerStatus.__annotations__}
+    keys = set(StatusBody.__annotations__) - {"worker"}
+    keys |= {f"worker.{key}" for key in WorkerStatus.__annotations__}
     assert keys <= described, keys - described

@@ -10,7 +10,7 @@ import pytest
 from werkzeug import Response
 
 from octoprint_tracking_queued.delivery import Delivered, Delivery, Rejected, Retry, retry_after
-from tests.harness.guard import OutboundGuard
+from tools.guard import OutboundGuard
 
 UID = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
 NOW = 1_700_000_000.0

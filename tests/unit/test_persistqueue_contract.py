@@ -1,4 +1,4 @@
-"""What queue.py relies on inside persist-queue. An upgrade that changes any of it fails here,
+"""What store/file.py relies on inside persist-queue. An upgrade that changes any of it fails here,
 in CI, before it can reach a user's queue file (pyproject.toml allows only tested versions)."""
 
 from __future__ import annotations
@@ -10,20 +10,20 @@ import persistqueue
 import persistqueue.serializers.json
 from persistqueue.sqlackqueue import AckStatus
 
-from octoprint_tracking_queued import queue
+from octoprint_tracking_queued.store import file, schema
 
 
 def test_table_name_and_columns(tmp_path):
     q = persistqueue.SQLiteAckQueue(
-        str(tmp_path), name=queue.QUEUE_NAME, db_file_name=queue.DB_FILE, multithreading=True, auto_resume=False
+        str(tmp_path), name=schema.QUEUE_NAME, db_file_name=file.DB_FILE, multithreading=True, auto_resume=False
     )
     try:
         tables = {row[0] for row in q._getter.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        assert queue._TABLE in tables
-        columns = [row[1] for row in q._getter.execute(f"PRAGMA table_info(`{queue._TABLE}`)")]
-        assert columns == queue.PQ_COLUMNS
+        assert schema.TABLE in tables
+        columns = [row[1] for row in q._getter.execute(f"PRAGMA table_info(`{schema.TABLE}`)")]
+        assert columns == schema.PQ_COLUMNS
         # AUTOINCREMENT: rowids are never reused, so the order of rows is the order of puts.
-        sql = q._getter.execute("SELECT sql FROM sqlite_master WHERE name = ?", (queue._TABLE,)).fetchone()[0]
+        sql = q._getter.execute("SELECT sql FROM sqlite_master WHERE name = ?", (schema.TABLE,)).fetchone()[0]
         assert "AUTOINCREMENT" in sql.upper()
     finally:
         q.close()
@@ -31,7 +31,7 @@ def test_table_name_and_columns(tmp_path):
 
 def test_two_connections_in_wal_mode(tmp_path):
     q = persistqueue.SQLiteAckQueue(
-        str(tmp_path), name=queue.QUEUE_NAME, db_file_name=queue.DB_FILE, multithreading=True, auto_resume=False
+        str(tmp_path), name=schema.QUEUE_NAME, db_file_name=file.DB_FILE, multithreading=True, auto_resume=False
     )
     try:
         assert isinstance(q._putter, sqlite3.Connection) and isinstance(q._getter, sqlite3.Connection)

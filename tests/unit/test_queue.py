@@ -1,7 +1,7 @@
 import os
 import sqlite3
 
-from octoprint_tracking_queued.queue import DB_FILE, TrackingQueue
+from octoprint_tracking_queued.store import DB_FILE, open_queue
 from tests.unit.fakes import FakeClocks
 
 
@@ -34,35 +34,35 @@ def drain(q):
 
 
 def test_survives_close_and_reopen_in_order(tmp_path):
-    q = TrackingQueue(str(tmp_path))
+    q = open_queue(str(tmp_path))
     for n in range(5):
         assert q.put(rec(n))
     q.close()
-    q = TrackingQueue(str(tmp_path))
+    q = open_queue(str(tmp_path))
     assert q.stats()["pending"] == 5
     assert drain(q) == [0, 1, 2, 3, 4]
     assert q.stats()["delivered"] == 5
     q.close()
     # delivered rows are gone from the file, the counter stays
-    q = TrackingQueue(str(tmp_path))
+    q = open_queue(str(tmp_path))
     assert q.stats()["delivered"] == 5
     assert q.count("all") == 0
 
 
 def test_in_flight_of_a_crashed_run_is_pending_again(tmp_path):
-    q = TrackingQueue(str(tmp_path))
+    q = open_queue(str(tmp_path))
     q.put(rec(1))
     q.put(rec(2))
     assert q.next().record["params"]["n"] == 1
     assert q.stats()["in_flight"] == 1
     del q  # no ack: the process "died"
-    q = TrackingQueue(str(tmp_path))
+    q = open_queue(str(tmp_path))
     assert q.stats()["in_flight"] == 0
     assert drain(q) == [1, 2]
 
 
 def test_retry_keeps_place_and_counts_attempts(tmp_path):
-    q = TrackingQueue(str(tmp_path))
+    q = open_queue(str(tmp_path))
     q.put(rec(1))
     q.put(rec(2))
     entry = q.next()
@@ -74,7 +74,7 @@ def test_retry_keeps_place_and_counts_attempts(tmp_path):
 
 
 def test_reject_dead_letters_and_requeue_brings_back(tmp_path):
-    q = TrackingQueue(str(tmp_path))
+    q = open_queue(str(tmp_path))
     q.put(rec(1))
     q.put(rec(2))
     q.reject(q.next(), "HTTP 404")
@@ -87,7 +87,7 @@ def test_reject_dead_letters_and_requeue_brings_back(tmp_path):
 
 
 def test_max_records_drops_oldest_and_counts(tmp_path):
-    q = TrackingQueue(str(tmp_path), max_records=10)
+    q = open_queue(str(tmp_path), max_records=10)
     for n in range(25):
         q.put(rec(n))
     stats = q.stats()
@@ -98,7 +98,7 @@ def test_max_records_drops_oldest_and_counts(tmp_path):
 
 def test_max_age_drops_old_records(tmp_path):
     clocks = FakeClocks()
-    q = TrackingQueue(str(tmp_path), max_age_days=1, clocks=clocks)
+    q = open_queue(str(tmp_path), max_age_days=1, clocks=clocks)
     q.put(rec(1))
     q.put(rec(2))
     assert q.expire() == 0
@@ -109,7 +109,7 @@ def test_max_age_drops_old_records(tmp_path):
 
 
 def test_undecodable_row_is_dead_lettered_and_never_blocks(tmp_path):
-    q = TrackingQueue(str(tmp_path))
+    q = open_queue(str(tmp_path))
     q.put(rec(1))
     q.close()
     conn = sqlite3.connect(os.path.join(tmp_path, DB_FILE))
@@ -117,7 +117,7 @@ def test_undecodable_row_is_dead_lettered_and_never_blocks(tmp_path):
         conn.execute("INSERT INTO ack_queue_records (data, timestamp, status) VALUES (?, 0, 1)", (b"\xff\xfe garbage",))
         conn.execute("INSERT INTO ack_queue_records (data, timestamp, status) VALUES (?, 0, 1)", (b'{"event": 1}',))
     conn.close()
-    q = TrackingQueue(str(tmp_path))
+    q = open_queue(str(tmp_path))
     q.put(rec(2))
     assert drain(q) == [1, 2]
     stats = q.stats()
@@ -127,7 +127,7 @@ def test_undecodable_row_is_dead_lettered_and_never_blocks(tmp_path):
 
 
 def test_page_and_clear_scopes(tmp_path):
-    q = TrackingQueue(str(tmp_path))
+    q = open_queue(str(tmp_path))
     for n in range(7):
         q.put(rec(n))
     q.reject(q.next(), "HTTP 400")
@@ -140,7 +140,7 @@ def test_page_and_clear_scopes(tmp_path):
 
 def test_corrupt_file_is_moved_aside(tmp_path):
     (tmp_path / DB_FILE).write_bytes(b"this is not a database" * 100)
-    q = TrackingQueue(str(tmp_path))
+    q = open_queue(str(tmp_path))
     assert q.recovered and "moved to" in q.recovered
     assert q.put(rec(1))
     aside = [p for p in os.listdir(tmp_path) if ".unusable-" in p]
@@ -152,13 +152,13 @@ def test_foreign_schema_is_moved_aside(tmp_path):
     conn.execute("CREATE TABLE users (name TEXT)")
     conn.commit()
     conn.close()
-    q = TrackingQueue(str(tmp_path))
+    q = open_queue(str(tmp_path))
     assert "foreign tables" in q.recovered
     assert q.put(rec(1)) and drain(q) == [1]
 
 
 def test_disk_full_is_counted_and_recovers(tmp_path, caplog):
-    q = TrackingQueue(str(tmp_path))
+    q = open_queue(str(tmp_path))
     q.put(rec(0))
     q.cap_file(0)
     big = rec(1)
@@ -175,7 +175,7 @@ def test_disk_full_is_counted_and_recovers(tmp_path, caplog):
 
 
 def test_damage_deep_in_the_file_is_found_by_verify_and_moved_aside(tmp_path):
-    q = TrackingQueue(str(tmp_path))
+    q = open_queue(str(tmp_path))
     q.put_many(dict(rec(n), params={"n": n, "pad": "x" * 500}) for n in range(400))
     q.close()
     path = tmp_path / DB_FILE
@@ -183,7 +183,7 @@ def test_damage_deep_in_the_file_is_found_by_verify_and_moved_aside(tmp_path):
     middle = len(data) // 2 // 4096 * 4096
     data[middle : middle + 4096] = b"\xa5" * 4096  # one page of table data destroyed
     path.write_bytes(bytes(data))
-    q = TrackingQueue(str(tmp_path))  # opening reads only the schema: fast, and it works
+    q = open_queue(str(tmp_path))  # opening reads only the schema: fast, and it works
     assert q.recovered is None
     q.verify()  # the worker's first step
     assert q.recovered and "moved to" in q.recovered
@@ -192,9 +192,9 @@ def test_damage_deep_in_the_file_is_found_by_verify_and_moved_aside(tmp_path):
 
 
 def test_verify_corrects_counts_that_went_wrong(tmp_path, caplog):
-    q = TrackingQueue(str(tmp_path))
+    q = open_queue(str(tmp_path))
     q.put_many(rec(n) for n in range(5))
-    q._counts.rows = 50  # as if a bug had miscounted
+    q.ledger.removed -= 45  # as if a bug had miscounted: 50 rows
     q.verify()
     assert q.stats()["pending"] == 5
     assert "corrected" in caplog.text

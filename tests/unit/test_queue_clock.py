@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from octoprint_tracking_queued.queue import DB_FILE, TrackingQueue
+from octoprint_tracking_queued.store import DB_FILE, open_queue
 from tests.unit.fakes import FakeClocks
 
 DAY = 86400.0
@@ -15,13 +15,13 @@ def rec(n, created):
     return {"id": f"r{n}", "event": "print_done", "params": {"n": n}, "post": False, "created": created}
 
 
-def open_queue(tmp_path, clocks, **kwargs):
-    return TrackingQueue(str(tmp_path), max_age_days=30, clocks=clocks, **kwargs)
+def make_queue(tmp_path, clocks, **kwargs):
+    return open_queue(str(tmp_path), max_age_days=30, clocks=clocks, **kwargs)
 
 
 def test_stale_clock_then_ntp_jump_in_the_same_run_drops_nothing_and_dates_truly(tmp_path):
     clocks = FakeClocks(wall=TRUE_NOW - 40 * DAY, mono=500.0)  # fake-hwclock restored a 40-day-old time
-    q = open_queue(tmp_path, clocks)
+    q = make_queue(tmp_path, clocks)
     for n in range(3):
         q.put(rec(n, clocks.wall()))
         clocks.advance(10)
@@ -38,19 +38,19 @@ def test_stale_clock_then_ntp_jump_in_the_same_run_drops_nothing_and_dates_truly
 
 def test_stale_clock_then_restart_in_the_same_boot_keeps_monotonic_ages(tmp_path):
     clocks = FakeClocks(wall=TRUE_NOW - 40 * DAY, mono=500.0)
-    q = open_queue(tmp_path, clocks)
+    q = make_queue(tmp_path, clocks)
     q.put(rec(1, clocks.wall()))
     q.close()
     clocks.advance(30)
     clocks.jump_wall(40 * DAY)  # OctoPrint restarted after the clock was corrected
-    q = open_queue(tmp_path, clocks)
+    q = make_queue(tmp_path, clocks)
     assert q.expire() == 0
     assert q.next().event_time == int(clocks.wall() - 30)
 
 
 def test_backward_jump_gives_no_negative_age_and_keeps_order(tmp_path):
     clocks = FakeClocks(wall=TRUE_NOW)
-    q = open_queue(tmp_path, clocks)
+    q = make_queue(tmp_path, clocks)
     q.put(rec(1, clocks.wall()))
     clocks.advance(5)
     clocks.jump_wall(-3 * DAY)
@@ -67,14 +67,14 @@ def test_backward_jump_gives_no_negative_age_and_keeps_order(tmp_path):
 
 def test_age_counts_only_observed_time_across_a_reboot(tmp_path):
     clocks = FakeClocks(wall=TRUE_NOW, mono=1000.0)
-    q = open_queue(tmp_path, clocks)
+    q = make_queue(tmp_path, clocks)
     q.put(rec(1, clocks.wall()))
     clocks.advance(20 * DAY)
     q.observe()
     q.close()
     # Off for 40 days, then booted at 1970 (no fake-hwclock): neither may age the record.
     clocks.reboot("boot-2", wall=60.0)
-    q = open_queue(tmp_path, clocks)
+    q = make_queue(tmp_path, clocks)
     assert q.expire() == 0
     clocks.advance(9 * DAY)
     assert q.expire() == 0
@@ -85,14 +85,14 @@ def test_age_counts_only_observed_time_across_a_reboot(tmp_path):
 
 def test_earlier_boot_with_a_confirmed_clock_is_dated_from_that_boot(tmp_path):
     clocks = FakeClocks(wall=TRUE_NOW - 40 * DAY, mono=1000.0)
-    q = open_queue(tmp_path, clocks)
+    q = make_queue(tmp_path, clocks)
     q.put(rec(1, clocks.wall()))  # made on the stale clock
     clocks.advance(60)
     clocks.jump_wall(40 * DAY)  # NTP fixed it in the same boot...
     q.observe()
     q.close()
     clocks.reboot("boot-2", wall=TRUE_NOW + 5 * DAY)  # ...and it is sent after a reboot
-    q = open_queue(tmp_path, clocks)
+    q = make_queue(tmp_path, clocks)
     entry = q.next()
     assert entry.time_certain
     assert entry.event_time == int(TRUE_NOW - 40 * DAY + 40 * DAY)  # the true time of its event
@@ -100,11 +100,11 @@ def test_earlier_boot_with_a_confirmed_clock_is_dated_from_that_boot(tmp_path):
 
 def test_earlier_boot_never_confirmed_keeps_its_recorded_time_marked_uncertain(tmp_path):
     clocks = FakeClocks(wall=TRUE_NOW - 40 * DAY, mono=1000.0)
-    q = open_queue(tmp_path, clocks)
+    q = make_queue(tmp_path, clocks)
     q.put(rec(1, clocks.wall()))
     q.close()
     clocks.reboot("boot-2", wall=TRUE_NOW, synced=True)
-    q = open_queue(tmp_path, clocks)
+    q = make_queue(tmp_path, clocks)
     entry = q.next()
     assert (entry.event_time, entry.time_certain) == (int(TRUE_NOW - 40 * DAY), False)
     [row] = q.page("pending")
@@ -113,13 +113,13 @@ def test_earlier_boot_never_confirmed_keeps_its_recorded_time_marked_uncertain(t
 
 def test_kernel_sync_confirms_the_clock(tmp_path):
     clocks = FakeClocks(wall=TRUE_NOW, mono=1000.0)
-    q = open_queue(tmp_path, clocks)
+    q = make_queue(tmp_path, clocks)
     q.put(rec(1, clocks.wall()))
     clocks.kernel_synced = True
     q.observe()
     q.close()
     clocks.reboot("boot-2", wall=TRUE_NOW + DAY)
-    entry = open_queue(tmp_path, clocks).next()
+    entry = make_queue(tmp_path, clocks).next()
     assert (entry.event_time, entry.time_certain) == (int(TRUE_NOW), True)
 
 
@@ -140,7 +140,7 @@ def test_schema_1_rows_are_migrated_and_age_from_the_upgrade(tmp_path):
     conn.commit()
     conn.close()
     clocks = FakeClocks(wall=TRUE_NOW)
-    q = open_queue(tmp_path, clocks)
+    q = make_queue(tmp_path, clocks)
     stats = q.stats()
     assert (stats["pending"], stats["failed"], stats["delivered"]) == (2, 1, 7)
     assert q.expire() == 0  # 40 days by its wall clock, which may have been wrong
@@ -150,15 +150,15 @@ def test_schema_1_rows_are_migrated_and_age_from_the_upgrade(tmp_path):
     clocks.advance(31 * DAY)
     assert q.expire() == 2
     q.close()
-    assert open_queue(tmp_path, clocks).stats()["pending"] == 0  # opening again changes nothing
+    assert make_queue(tmp_path, clocks).stats()["pending"] == 0  # opening again changes nothing
 
 
 def test_in_flight_is_memory_only_so_a_crash_leaves_it_pending(tmp_path):
     clocks = FakeClocks()
-    q = open_queue(tmp_path, clocks)
+    q = make_queue(tmp_path, clocks)
     q.put(rec(1, clocks.wall()))
     assert q.next() is not None and q.stats()["in_flight"] == 1
     del q  # killed while sending
-    again = open_queue(tmp_path, clocks)
+    again = make_queue(tmp_path, clocks)
     assert (again.stats()["pending"], again.stats()["in_flight"]) == (1, 0)
     assert again.next().record["id"] == "r1"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import logging
 
-from octoprint_tracking_queued.queue import DB_FILE, TrackingQueue
+from octoprint_tracking_queued.store import DB_FILE, open_queue
 from tests.unit.fakes import FakeClocks
 
 _ids = itertools.count()
@@ -24,7 +24,7 @@ def events(q, scope="pending"):
 
 
 def test_a_new_heartbeat_supersedes_the_pending_ones_of_its_kind_only(tmp_path):
-    q = TrackingQueue(str(tmp_path), clocks=FakeClocks())
+    q = open_queue(str(tmp_path), clocks=FakeClocks())
     for event in ("startup", "ping", "pong", "ping", "print_done", "ping", "pong", "shutdown", "startup"):
         q.put(rec(event))
     assert events(q) == ["startup", "print_done", "ping", "pong", "shutdown", "startup"]
@@ -34,7 +34,7 @@ def test_a_new_heartbeat_supersedes_the_pending_ones_of_its_kind_only(tmp_path):
 
 
 def test_the_heartbeat_being_sent_is_not_superseded(tmp_path):
-    q = TrackingQueue(str(tmp_path), clocks=FakeClocks())
+    q = open_queue(str(tmp_path), clocks=FakeClocks())
     q.put(rec("ping", n=1))
     sending = q.next()
     q.put(rec("ping", n=2))
@@ -44,7 +44,7 @@ def test_the_heartbeat_being_sent_is_not_superseded(tmp_path):
 
 
 def test_failed_heartbeats_are_not_superseded(tmp_path):
-    q = TrackingQueue(str(tmp_path), clocks=FakeClocks())
+    q = open_queue(str(tmp_path), clocks=FakeClocks())
     q.put(rec("ping"))
     q.reject(q.next(), "HTTP 400")
     q.put(rec("ping"))
@@ -52,7 +52,7 @@ def test_failed_heartbeats_are_not_superseded(tmp_path):
 
 
 def test_page_loads_coalesce_per_browser_and_os(tmp_path):
-    q = TrackingQueue(str(tmp_path), clocks=FakeClocks())
+    q = open_queue(str(tmp_path), clocks=FakeClocks())
     for load in (webui(), webui("Firefox"), webui(), webui(os_name="Windows"), webui()):
         q.put(load)
     assert [(r["params"]["browser_name"], r["params"]["os_name"]) for r in q.page()] == [
@@ -64,7 +64,7 @@ def test_page_loads_coalesce_per_browser_and_os(tmp_path):
 
 
 def test_at_the_cap_page_loads_go_first_then_heartbeats_then_the_oldest(tmp_path):
-    q = TrackingQueue(str(tmp_path), max_records=10, clocks=FakeClocks())
+    q = open_queue(str(tmp_path), max_records=10, clocks=FakeClocks())
     q.put(rec("startup"))
     q.put(rec("commerror_timeout"))
     for browser in "ABCD":
@@ -97,7 +97,7 @@ def test_at_the_cap_page_loads_go_first_then_heartbeats_then_the_oldest(tmp_path
 
 
 def test_the_record_being_sent_is_never_evicted(tmp_path):
-    q = TrackingQueue(str(tmp_path), max_records=10, clocks=FakeClocks())
+    q = open_queue(str(tmp_path), max_records=10, clocks=FakeClocks())
     q.put(webui())
     sending = q.next()
     for n in range(12):
@@ -108,7 +108,7 @@ def test_the_record_being_sent_is_never_evicted(tmp_path):
 
 
 def test_keyset_pages_from_both_ends(tmp_path):
-    q = TrackingQueue(str(tmp_path), clocks=FakeClocks())
+    q = open_queue(str(tmp_path), clocks=FakeClocks())
     q.put_many(rec("print_done", n=n) for n in range(120))
     first = q.page(limit=50)
     second = q.page(limit=50, after=first[-1]["rowid"])
@@ -123,7 +123,7 @@ def test_keyset_pages_from_both_ends(tmp_path):
 
 def test_every_offset_page_is_the_slice_of_the_whole_scope(tmp_path):
     # Offsets past the middle are walked from the end: the same rows, in the same order.
-    q = TrackingQueue(str(tmp_path), clocks=FakeClocks())
+    q = open_queue(str(tmp_path), clocks=FakeClocks())
     q.put_many(rec("print_done", n=n) for n in range(23))
     for _ in range(3):
         q.reject(q.next(), "HTTP 404")
@@ -140,14 +140,14 @@ def test_every_offset_page_is_the_slice_of_the_whole_scope(tmp_path):
 
 
 def test_counts_are_kept_not_counted(tmp_path):
-    q = TrackingQueue(str(tmp_path), max_records=100, clocks=FakeClocks())
+    q = open_queue(str(tmp_path), max_records=100, clocks=FakeClocks())
     q.put_many(rec("print_done", n=n) for n in range(150))
     q.reject(q.next(), "HTTP 404")
     q.put(rec("ping"))
     stats = q.stats()
     assert (stats["pending"], stats["failed"], stats["dropped_cap"]) == (99, 1, 51)
     q.close()
-    reopened = TrackingQueue(str(tmp_path), max_records=100, clocks=FakeClocks())
+    reopened = open_queue(str(tmp_path), max_records=100, clocks=FakeClocks())
     assert {k: reopened.stats()[k] for k in ("pending", "failed", "dropped_cap")} == {
         "pending": 99,
         "failed": 1,
@@ -157,7 +157,7 @@ def test_counts_are_kept_not_counted(tmp_path):
 
 def test_opting_out_clears_everything_and_counts_it(tmp_path, caplog):
     caplog.set_level(logging.INFO)
-    q = TrackingQueue(str(tmp_path), clocks=FakeClocks())
+    q = open_queue(str(tmp_path), clocks=FakeClocks())
     for n in range(3):
         q.put(rec("print_done", n=n))
     q.reject(q.next(), "HTTP 400")
@@ -170,7 +170,7 @@ def test_opting_out_clears_everything_and_counts_it(tmp_path, caplog):
 
 
 def test_nothing_of_a_cleared_record_stays_in_the_file(tmp_path):
-    q = TrackingQueue(str(tmp_path), clocks=FakeClocks())
+    q = open_queue(str(tmp_path), clocks=FakeClocks())
     marker = "marker-3f9a1c"
     q.put_many([rec("print_done", file=f"{marker}-{n}") for n in range(50)])
     sending = q.next()

@@ -3,7 +3,7 @@ import sqlite3
 import pytest
 
 from octoprint_tracking_queued.delivery import with_sent_params
-from octoprint_tracking_queued.queue import QueueMissing, TrackingQueue
+from octoprint_tracking_queued.store import QueueMissing, open_queue
 
 
 def rec(n):
@@ -25,11 +25,11 @@ def test_with_sent_params_adds_what_the_request_carries():
 
 
 def test_read_only_queue_reads_without_touching_in_flight_rows(tmp_path):
-    owner = TrackingQueue(str(tmp_path))
+    owner = open_queue(str(tmp_path))
     for n in range(3):
         owner.put(rec(n))
     in_flight = owner.next()
-    reader = TrackingQueue(str(tmp_path), read_only=True)
+    reader = open_queue(str(tmp_path), read_only=True)
     try:
         # In flight is the owner's memory, never written: a reader sees every row pending.
         stats = reader.stats()
@@ -37,8 +37,10 @@ def test_read_only_queue_reads_without_touching_in_flight_rows(tmp_path):
         page = reader.page("pending", 0, 10)
         assert [(r["id"], r["status"]) for r in page] == [("r0", "pending"), ("r1", "pending"), ("r2", "pending")]
         assert owner.stats()["in_flight"] == 1
+        # A view has no way to write; its one connection refuses writes too.
+        assert not hasattr(reader, "clear") and not hasattr(reader, "put")
         with pytest.raises(sqlite3.OperationalError):
-            reader.clear("all")
+            reader.qf.getter.execute("DELETE FROM tq_counters")
     finally:
         reader.close()
     owner.ack(in_flight)  # still ours: the reader did not resume it
@@ -48,5 +50,5 @@ def test_read_only_queue_reads_without_touching_in_flight_rows(tmp_path):
 
 def test_missing_database(tmp_path):
     with pytest.raises(QueueMissing):
-        TrackingQueue(str(tmp_path), read_only=True)
+        open_queue(str(tmp_path), read_only=True)
     assert list(tmp_path.iterdir()) == []

@@ -1,5 +1,5 @@
 """The runtime without a server: fake OctoPrint callables, fake settings, fake clocks and
-timers fired by hand, a real TrackingQueue in tmp_path. The worker thread runs only where
+timers fired by hand, a real queue (store.open_queue) in tmp_path. The worker thread runs only where
 a test says so; elsewhere the test takes the worker's steps itself (`run_once`)."""
 
 from __future__ import annotations
@@ -15,7 +15,10 @@ from octoprint_tracking_queued import api, config
 from octoprint_tracking_queued.delivery import Delivered
 from octoprint_tracking_queued.lock import QueueLock
 from octoprint_tracking_queued.records import FIRMWARE_TIMEOUT
-from octoprint_tracking_queued.runtime import PUSH_INTERVAL, THROTTLE_REFRESH, Host, OneShots, Runtime
+from octoprint_tracking_queued.runtime import PUSH_INTERVAL, Host, Runtime
+from octoprint_tracking_queued.status import StatusBody, WorkerStatus
+from octoprint_tracking_queued.timers import OneShots
+from octoprint_tracking_queued.tracker import THROTTLE_REFRESH
 
 SERVER = "http://127.0.0.1:9/track/{id}/{event}/"
 BUNDLED_ID = "0123abcd-0000-4000-8000-0123456789ab"
@@ -220,10 +223,10 @@ def test_enabling_and_disabling_through_a_settings_save(make_world):
     assert world.pending() == ["startup"]
     startup = world.runtime.queue.page("pending", 0, 1)[0]
     assert startup["params"] == ENVIRONMENT and startup["created"] == world.wall.now
-    assert world.timers.repeating() == {"_track_ping": 900, "_track_pong": 86400, "refresh": THROTTLE_REFRESH}
+    assert world.timers.repeating() == {"ping": 900, "pong": 86400, "refresh": THROTTLE_REFRESH}
 
     world.monotonic.now += 42
-    world.timers.fire("_track_ping")
+    world.timers.fire("ping")
     ping = world.runtime.queue.page("pending", 1, 1)[0]
     assert ping["params"] == {"octoprint_uptime": 42, "printer_state": "OPERATIONAL"}
 
@@ -261,7 +264,7 @@ def test_a_record_stored_while_opting_out_is_deleted_with_the_rest(world):
         return put(record)
 
     world.runtime.queue.put = slow_put
-    ping = threading.Thread(target=world.timers.fire, args=("_track_ping",))
+    ping = threading.Thread(target=world.timers.fire, args=("ping",))
     ping.start()
     assert storing.wait(10)
     opt_out = threading.Thread(target=world.save, kwargs={"enabled": False})
@@ -436,7 +439,7 @@ def test_pushes_are_coalesced(world):
 
 
 def test_pong_carries_plugins_and_achievements(world):
-    world.timers.fire("_track_pong")
+    world.timers.fire("pong")
     pong = world.runtime.queue.page("pending", 1, 1)[0]
     assert pong["post"] is True
     assert (pong["params"]["plugins"], pong["params"]["achievements"]) == ("someplugin:1.0", "the_wizard")
@@ -448,7 +451,7 @@ def test_shutdown(make_world):
     runtime = world.runtime
     runtime.start()
     assert runtime.worker.alive
-    assert set(world.timers.repeating()) == {"_track_ping", "_track_pong", "refresh"}
+    assert set(world.timers.repeating()) == {"ping", "pong", "refresh"}
     runtime.on_event("Connected", {"port": "VIRTUAL"})
 
     runtime.shutdown()
@@ -477,8 +480,8 @@ def test_a_second_runtime_on_the_same_queue_does_not_send(make_world):
 
 def test_status_is_the_documented_body(world):
     status = world.runtime.status()
-    assert set(status) == set(api.StatusBody.__annotations__)
-    assert set(status["worker"]) == set(api.WorkerStatus.__annotations__)
+    assert set(status) == set(StatusBody.__annotations__)
+    assert set(status["worker"]) == set(WorkerStatus.__annotations__)
     assert status["enabled"] is True and status["bundled_enabled"] is False
     assert status["server_is_default"] is False
     assert (status["pending"], status["config_errors"], status["settings_errors"]) == (1, [], [])

@@ -4,7 +4,7 @@ import threading
 import pytest
 
 from octoprint_tracking_queued.delivery import Delivered, Rejected, Retry
-from octoprint_tracking_queued.queue import TrackingQueue
+from octoprint_tracking_queued.store import open_queue
 from octoprint_tracking_queued.worker import IDLE_WAIT, Worker, backoff_delay
 
 
@@ -42,7 +42,7 @@ def rec(n):
 
 @pytest.fixture
 def queue(tmp_path):
-    q = TrackingQueue(str(tmp_path))
+    q = open_queue(str(tmp_path))
     yield q
     q.close()
 

@@ -100,7 +100,7 @@ class TqTestEventsPlugin(
         if info is None:
             flask.abort(409, description="tracking_queued is not loaded")
         runtime = info.implementation._runtime
-        trackers = {"ping": runtime._track_ping, "pong": runtime._track_pong}
+        trackers = {"ping": runtime.tracker.ping, "pong": runtime.tracker.pong}
         if kind not in trackers:
             flask.abort(400, description="kind must be ping or pong")
         trackers[kind]()

@@ -35,7 +35,7 @@ from tools.basedir import (
     write_yaml,
 )
 
-TEST_PLUGIN = Path(__file__).resolve().parent / "plugins" / "tq_test_events.py"
+TEST_PLUGIN = Path(__file__).resolve().parent.parent / "tests" / "harness" / "plugins" / "tq_test_events.py"
 TEST_PLUGIN_ID = "tq_test_events"
 
 # Environment variables that would silence our plugin; tests opt in via env=.

@@ -1,0 +1,186 @@
+"""The queue's file: persist-queue's insides, our connections and their pragmas, the check of a
+file found on disk, moving a bad file aside and the in-memory stand-in.
+
+The only module that touches persist-queue's privates (`_putter`, `_getter`, `_count`);
+tests/unit/test_persistqueue_contract.py pins them.
+
+Durability budget: one fsync per record. The insert commits on `putter`, a connection with
+`synchronous=FULL`; everything the worker writes afterwards commits on `getter`, with
+`synchronous=NORMAL`, which survives a crash of the process (WAL) and at worst, after a power
+cut, sends a record a second time (`event_id` tells the duplicate apart), never loses one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+import time
+from typing import Iterator, Optional
+from urllib.parse import quote
+
+import persistqueue
+import persistqueue.serializers.json
+
+from . import schema
+
+DB_FILE = "queue.db"
+SUFFIXES = ("", "-wal", "-shm")
+# SQLite checkpoints the WAL at 1,000 pages (4 KiB each, plus 24 bytes per frame): ~4 MB.
+WAL_LIMIT = 5 * 1024 * 1024
+# Outside a clear: zero only what costs no extra write (see `connect`).
+SECURE_DELETE = "FAST"
+PUTTER_SYNC, GETTER_SYNC = "FULL", "NORMAL"
+
+
+class QueueUnusable(Exception):
+    """The database file cannot serve as our queue (corrupt, foreign or read-only)."""
+
+
+class QueueMissing(Exception):
+    """There is no queue database yet: nothing was ever tracked in this basedir."""
+
+
+class _Storage(persistqueue.SQLiteAckQueue):
+    """persist-queue's queue without its count of the table at open: we keep our own counts,
+    and counting 100,000 rows would read the whole file while OctoPrint starts."""
+
+    def _count(self) -> int:
+        return 0
+
+
+class QueueFile:
+    """The two connections of an open queue file (one, read-only, for a reader) and its lock."""
+
+    def __init__(self, folder: str, putter: sqlite3.Connection, getter: sqlite3.Connection, owner=None) -> None:
+        self.folder = folder
+        self.putter = putter  # the producer's durable insert
+        self.getter = getter  # the worker's writes and every read
+        self.lock = threading.RLock()
+        self.memory_only = folder == ":memory:"
+        self._owner = owner  # persist-queue's object, closed with us
+
+    @property
+    def path(self) -> str:
+        return os.path.join(self.folder, DB_FILE)
+
+    @classmethod
+    def connect(cls, folder: str) -> QueueFile:
+        """Opens (or creates) the file through persist-queue, which creates its table."""
+        q = _Storage(
+            folder,
+            name=schema.QUEUE_NAME,
+            db_file_name=DB_FILE,
+            multithreading=True,
+            timeout=5.0,
+            serializer=persistqueue.serializers.json,
+            # Nothing is marked in flight on disk; the migration resumes old rows.
+            auto_resume=False,
+        )
+        for conn, sync in ((q._putter, PUTTER_SYNC), (q._getter, GETTER_SYNC)):
+            # The WAL is cut back to this after a checkpoint, so it never grows on the card;
+            # no lower than what it reaches between checkpoints, or every checkpoint cuts it
+            # and the next commits grow the file again, which makes their fsync dearer.
+            conn.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT}")
+            conn.execute(f"PRAGMA synchronous = {sync}")
+            # Debian's SQLite zeroes every deleted row by default: an extra write of each
+            # delivered record's pages. FAST zeroes only what costs no extra I/O; an
+            # opt-out's clear overwrites everything it deletes (`erasing`).
+            conn.execute(f"PRAGMA secure_delete = {SECURE_DELETE}")
+        return cls(folder, q._putter, q._getter, q)
+
+    @classmethod
+    def read_only(cls, folder: str) -> QueueFile:
+        """A look at a queue another process owns: one read-only connection, every write fails."""
+        path = os.path.join(folder, DB_FILE)
+        if not os.path.exists(path):
+            raise QueueMissing(path)
+        conn = sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True, timeout=5.0, check_same_thread=False)
+        if conn.execute("PRAGMA user_version").fetchone()[0] < schema.VERSION:
+            conn.close()
+            raise QueueUnusable("it was written by an older version of the plugin; start OctoPrint once to upgrade it")
+        return cls(folder, conn, conn)
+
+    def close(self) -> None:
+        if self._owner is not None:
+            self._owner.close()
+        else:
+            self.getter.close()
+
+    @contextlib.contextmanager
+    def erasing(self) -> Iterator[sqlite3.Connection]:
+        """The worker's connection while it deletes for good: the bytes of what it deletes are
+        overwritten in the file, and the WAL is emptied after, so nothing is left on the card
+        (a plain DELETE only marks pages free)."""
+        conn = self.getter
+        conn.execute("PRAGMA secure_delete = ON")
+        try:
+            yield conn
+        finally:
+            conn.execute(f"PRAGMA secure_delete = {SECURE_DELETE}")
+        if not self.memory_only:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def disk_bytes(self) -> int:
+        if self.memory_only:
+            return 0
+        return sum(os.path.getsize(self.path + s) for s in ("", "-wal") if os.path.exists(self.path + s))
+
+    def cap(self, grow: Optional[int] = 0) -> None:
+        """Lets new records grow the file by `grow` pages at most (None: no cap), as a full disk
+        would; for tests and benchmarks."""
+        with self.lock:
+            pages = self.putter.execute("PRAGMA page_count").fetchone()[0]
+            self.putter.execute(f"PRAGMA max_page_count = {1073741823 if grow is None else pages + int(grow)}")
+
+
+def check_schema(conn: sqlite3.Connection, require_table: bool = True, integrity: bool = True) -> None:
+    """Raises QueueUnusable unless the file is a queue of ours (any version) and, with
+    `integrity`, SQLite finds it sound."""
+    tables = schema.tables(conn)
+    foreign = tables - schema.OWN_TABLES
+    if foreign:
+        raise QueueUnusable(f"it holds foreign tables ({', '.join(sorted(foreign))})")
+    if require_table or schema.TABLE in tables:
+        columns = schema.columns(conn)
+        if columns not in schema.known_columns():
+            raise QueueUnusable(f"its queue table has the columns {columns}")
+    if not integrity:
+        return
+    status = conn.execute("PRAGMA quick_check").fetchone()[0]
+    if status != "ok":
+        raise QueueUnusable(f"the integrity check says {status!r}")
+
+
+def inspect(path: str, integrity: bool = False) -> None:
+    """Checks an existing file read-only, before persist-queue creates its table in it: a file
+    that is not ours must be moved aside as it was, not with our table added.
+
+    The integrity check reads the whole file, so it runs in the worker (`Writer.verify`), not
+    while OctoPrint starts."""
+    if not os.path.exists(path) or os.path.getsize(path) == 0:
+        return
+    try:
+        conn = sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True)
+    except sqlite3.Error as error:
+        raise QueueUnusable(str(error)) from error
+    try:
+        check_schema(conn, require_table=False, integrity=integrity)
+    except sqlite3.DatabaseError as error:
+        raise QueueUnusable(str(error)) from error
+    finally:
+        conn.close()
+
+
+def move_aside(folder: str) -> str:
+    """Renames a bad file (and its WAL and shm) out of the way, never over an earlier one."""
+    path = os.path.join(folder, DB_FILE)
+    stem = f"{path}.unusable-{time.strftime('%Y%m%d-%H%M%S')}"
+    target, n = stem, 1
+    while any(os.path.exists(target + s) for s in SUFFIXES):
+        target, n = f"{stem}-{n}", n + 1
+    for suffix in SUFFIXES:
+        if os.path.exists(path + suffix):
+            os.replace(path + suffix, target + suffix)
+    return target

@@ -1,0 +1,133 @@
+"""Opening the queue the one way the server, the command line and the bench do: check the file
+found on disk, migrate it to our schema, register this boot; a bad file is moved aside and a
+new queue started, and where nothing on disk can be used, records are kept in memory.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+from typing import Callable, Optional, Tuple
+
+from . import ledger, schema
+from .boots import Boots
+from .file import DB_FILE, QueueFile, QueueUnusable, check_schema, inspect, move_aside
+
+Traits = Callable[[dict], Tuple[Optional[str], int]]
+
+logger = logging.getLogger("octoprint.plugins.tracking_queued.queue")
+
+
+def open_file(folder: str, boots: Boots, traits: Traits, problem: Optional[Exception] = None):
+    """(the open file, why a bad file was replaced or None). `problem`: the open file was found
+    bad after it was opened (`Writer.verify`)."""
+    qf = None
+    if problem is None:
+        try:
+            inspect(os.path.join(folder, DB_FILE))
+            qf = QueueFile.connect(folder)
+            prepare(qf.putter, boots, traits)
+            return qf, None
+        except (sqlite3.DatabaseError, QueueUnusable) as error:
+            if qf is not None:
+                qf.close()
+            problem = error
+    try:
+        moved = move_aside(folder)
+        qf = QueueFile.connect(folder)
+        prepare(qf.putter, boots, traits)
+        recovered = (
+            f"The queue database was unusable ({problem}); it was moved to {moved} and a new, empty queue was started."
+        )
+    except (OSError, sqlite3.DatabaseError, QueueUnusable) as error:
+        # Nothing on disk can be used (read-only folder, ...): keep tracking in memory rather
+        # than failing to load; the status tells the user to fix the folder.
+        qf = QueueFile.connect(":memory:")
+        prepare(qf.putter, boots, traits)
+        recovered = (
+            f"The queue database was unusable ({problem}) and could not be moved aside "
+            f"or replaced ({error}); records are kept in memory until OctoPrint restarts."
+        )
+    logger.warning(recovered)
+    return qf, recovered
+
+
+def prepare(conn: sqlite3.Connection, boots: Boots, traits: Traits) -> None:
+    """Checks the file, migrates it to our schema and registers this boot, in one transaction."""
+    try:
+        check_schema(conn, integrity=False)
+        with conn:  # also proves the file is writable
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version < 2:
+                schema.MIGRATIONS[version](conn)
+            for statement in (schema.CREATE_COUNTERS, schema.CREATE_BOOTS, schema.CREATE_TRIES):
+                conn.execute(statement)
+            boots.register(conn)
+            if version < 2:
+                _fill_v2_rows(conn, boots.observed_now(), traits)
+            if version < 3:
+                schema.MIGRATIONS[2](conn)
+                _move_tries(conn)
+                ledger.migrate_v2_counters(conn)
+            for statement in schema.INDEXES:
+                conn.execute(statement)
+            if version < schema.VERSION:
+                kept = ledger.Ledger(conn)
+                kept.recount(conn)
+                kept.store(conn)
+            # Also the proof that the file is writable, even when nothing needed migrating.
+            conn.execute(f"PRAGMA user_version = {schema.VERSION}")
+    except sqlite3.DatabaseError as error:
+        raise QueueUnusable(str(error)) from error
+
+
+def _fill_v2_rows(conn: sqlite3.Connection, now: float, traits: Traits) -> None:
+    """Rows of schema 1: their wall clock time may have been wrong, so their age starts now (they
+    are not dropped for age before max_age_days from now) and their time is uncertain."""
+    updates = []
+    for rowid, data, status in conn.execute(f"SELECT _id, data, status FROM `{schema.TABLE}`").fetchall():
+        record = decode(data)
+        coalesce, rank = traits(record) if record else (None, schema.RANK_EVENT)
+        # persist-queue's in-flight rows of a crashed run are pending again.
+        state = schema.V2_FAILED if int(status) == schema.V2_FAILED else schema.READY
+        updates.append((record and record["event"], coalesce, rank, now, state, rowid))
+    conn.executemany(
+        f"UPDATE `{schema.TABLE}` SET event = ?, coalesce = ?, rank = ?, observed = ?, status = ? WHERE _id = ?",
+        updates,
+    )
+    if updates:
+        logger.info("Upgraded %d queued records to queue schema 2", len(updates))
+
+
+def _move_tries(conn: sqlite3.Connection) -> None:
+    """Schema 2 kept a record's tries in its JSON; schema 3 keeps them per destination."""
+    rows = []
+    for rowid, data in conn.execute(
+        f"SELECT _id, data FROM `{schema.TABLE}` WHERE CAST(data AS TEXT) LIKE '%\"attempts\"%'"
+    ):
+        record = decode(data) or {}
+        attempts = record.get("attempts")
+        if isinstance(attempts, int) and attempts > 0:
+            rows.append(
+                (schema.BIT[schema.TRACKING], rowid, attempts, record.get("last_error"), record.get("last_attempt"))
+            )
+    conn.executemany(schema.UPSERT_TRIES, rows)
+
+
+def decode(data: object) -> Optional[dict]:
+    """A stored row's record, or None when it is not one of ours."""
+    try:
+        if isinstance(data, bytes):
+            data = data.decode("utf-8")
+        record = json.loads(data)  # type: ignore[arg-type]
+    except (ValueError, TypeError):
+        return None
+    if (
+        not isinstance(record, dict)
+        or not isinstance(record.get("event"), str)
+        or not isinstance(record.get("params"), dict)
+    ):
+        return None
+    return record

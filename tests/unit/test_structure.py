@@ -1,0 +1,109 @@
+"""The package's shape: which module may import which (TYPE_CHECKING imports included), no
+import cycle, and no module or class grown past what one reader holds in mind."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+from typing import Dict, Set
+
+ROOT = Path(__file__).resolve().parents[2] / "octoprint_tracking_queued"
+MAX_MODULE_LINES, MAX_CLASS_LINES = 400, 250
+
+# The flow runs one way: facts -> records -> queue -> worker -> runtime -> API/CLI -> plugin face.
+ALLOWED: Dict[str, Set[str]] = {
+    "__init__": {"api", "cli", "config", "runtime", "system", "updates", "vocabulary"},
+    "api": {"records", "runtime", "status"},
+    "catalogue": {"records"},
+    "cli": {"config", "delivery", "lock", "policy", "store", "worker"},
+    "clock": set(),
+    "config": {"vocabulary"},
+    "consent": {"config"},
+    "delivery": set(),
+    "lock": set(),
+    "policy": {"config", "vocabulary"},
+    "records": set(),
+    "runtime": {
+        "clock", "config", "consent", "delivery", "lock", "policy", "status", "store", "timers", "tracker", "worker"
+    },  # fmt: skip
+    "status": {"store"},
+    "store": {"catalogue", "clock", *(f"store.{m}" for m in ("boots", "file", "opener", "schema", "view", "writer"))},
+    "store.boots": {"clock", "store.schema"},
+    "store.file": {"store.schema"},
+    "store.ledger": {"store.schema"},
+    "store.opener": {"store.boots", "store.file", "store.ledger", "store.schema"},
+    "store.schema": set(),
+    "store.view": {"clock", "store.boots", "store.file", "store.ledger", "store.opener", "store.schema"},
+    "store.writer": {"store.file", "store.ledger", "store.opener", "store.schema", "store.view"},
+    "system": set(),
+    "timers": set(),
+    "tracker": {"consent", "records", "store", "system", "timers"},
+    "updates": set(),
+    "vocabulary": set(),
+    "worker": {"delivery", "store", "vocabulary"},
+}
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__" and len(parts) > 1:
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def imports() -> Dict[str, Set[str]]:
+    """Each module's imports of the package's own modules, wherever they are written."""
+    found = {}
+    for path in sorted(ROOT.rglob("*.py")):
+        name = module_name(path)
+        package = name.split(".") if path.name == "__init__.py" and name != "__init__" else name.split(".")[:-1]
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = package[: len(package) - node.level + 1]
+                if node.module:
+                    deps.add(".".join([*base, node.module]) or "__init__")
+                else:
+                    deps.update(".".join([*base, alias.name]) for alias in node.names)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                module = node.module if isinstance(node, ast.ImportFrom) else None
+                names = [module] if module else [alias.name for alias in node.names]
+                deps.update(n.split(".", 1)[1] for n in names if n and n.startswith("octoprint_tracking_queued."))
+        found[name] = deps
+    return found
+
+
+def test_every_module_imports_only_what_its_place_in_the_flow_allows():
+    found = imports()
+    assert set(found) == set(ALLOWED), "a module was added or removed: give it its place in ALLOWED"
+    wrong = {name: sorted(deps - ALLOWED[name]) for name, deps in found.items() if deps - ALLOWED[name]}
+    assert not wrong
+
+
+def test_no_import_cycle():
+    graph = imports()
+    state: Dict[str, int] = {}
+
+    def visit(name, path):
+        state[name] = 1
+        for dep in graph.get(name, ()):
+            assert state.get(dep) != 1, " -> ".join([*path, name, dep])
+            if dep not in state:
+                visit(dep, [*path, name])
+        state[name] = 2
+
+    for name in graph:
+        if name not in state:
+            visit(name, [])
+
+
+def test_no_module_or_class_too_large_to_read_at_once():
+    too_large = []
+    for path in ROOT.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        if len(text.splitlines()) > MAX_MODULE_LINES:
+            too_large.append(f"{module_name(path)}: {len(text.splitlines())} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.ClassDef) and node.end_lineno - node.lineno + 1 > MAX_CLASS_LINES:
+                too_large.append(f"{module_name(path)}.{node.name}: {node.end_lineno - node.lineno + 1} lines")
+    assert not too_large
