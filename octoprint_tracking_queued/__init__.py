@@ -62,7 +62,7 @@ class TrackingQueuedPlugin(
 
     @property
     def runtime(self) -> Optional[Runtime]:
-        """The plugin at run time, for tools that measure it through `Runtime.instrument`."""
+        """The plugin at run time, for tools that measure it through `Runtime.instruments` (probes.py)."""
         return self._runtime
 
     def _unlocked_achievements(self) -> Optional[list[str]]:

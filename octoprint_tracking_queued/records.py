@@ -2,9 +2,10 @@
 
 Pure mapping: no I/O and no OctoPrint imports, so every rule is a row in a unit test.
 The tracking event names and parameters are those of the bundled *Anonymous Usage
-Tracking* plugin of the OctoPrint we run on (1.11.8 or 2.0, told by `RecordMaker(octoprint_2)`
-where the payload does not say), with its known mistakes fixed (slicer name, doubled
-communication errors) and texts scrubbed of anything private.
+Tracking* plugin of the OctoPrint we run on (1.11.8 or 2.0, told by `octoprint_2` where the
+payload does not say), with its known mistakes fixed (slicer name, doubled communication
+errors) and texts scrubbed of anything private. Which bus event goes to which builder is
+catalogue.py's table.
 """
 
 from __future__ import annotations
@@ -57,20 +58,6 @@ FIRMWARE_DATA = "FirmwareData"
 ERROR = "Error"
 SLICING_STARTED = "SlicingStarted"
 
-# The bus events behind each switch: an event in none of these, or behind a switch that is
-# off, makes no record, so the plugin dismisses it before building any context.
-SWITCH_EVENTS: dict[str, tuple[str, ...]] = {
-    "printjob": tuple(PRINT_EVENTS),
-    "commerror": (ERROR,),
-    "printer": (CONNECTED, FIRMWARE_DATA),
-    "slicing": (SLICING_STARTED,),
-    "plugin": tuple(PLUGIN_EVENTS),
-    "update": tuple(UPDATE_EVENTS),
-    "throttled": (THROTTLE_EVENT,),
-    "printer_safety_check": SAFETY_EVENTS,
-    "achievements": (ACHIEVEMENT_EVENT,),
-}
-
 _SCRUBBERS = (
     (re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://\S+"), "<url>"),
     (re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"), "<email>"),
@@ -113,13 +100,6 @@ class Context:
 def switch_on(switches: Mapping[str, Any], switch: str) -> bool:
     """A switch missing from the settings counts as on, like its default."""
     return bool(switches.get(switch, True))
-
-
-def tracked_events(switches: Mapping[str, Any]) -> frozenset[str]:
-    """The bus events `RecordMaker.from_event` can make a record of under these switches."""
-    return frozenset(
-        event for switch, events in SWITCH_EVENTS.items() if switch_on(switches, switch) for event in events
-    )
 
 
 def scrub(text: str, private_words: Iterable[str] = ()) -> str:
@@ -172,7 +152,7 @@ def make_record(event: str, params: Mapping[str, Any], ctx: Context, post: bool 
     }
 
 
-def _text(payload: Mapping[str, Any], key: str) -> Optional[str]:
+def text(payload: Mapping[str, Any], key: str) -> Optional[str]:
     value = payload.get(key)
     if isinstance(value, bytes):
         value = value.decode("utf-8", errors="replace")
@@ -223,19 +203,19 @@ NO_PATH = "n/a"
 def print_job(event: str, payload: Mapping[str, Any], ctx: Context, octoprint_2: bool = False) -> Optional[Record]:
     if not ctx.on("printjob"):
         return None
-    path = _text(payload, "path")
+    path = text(payload, "path")
     if path is None and octoprint_2 and "path" not in payload:
         path = NO_PATH
     if not path:
         raise BadPayload(f"{event} without a file path")
-    params: dict[str, Any] = {"origin": _text(payload, "origin"), "file": _file_hash(path, ctx.unique_id)}
+    params: dict[str, Any] = {"origin": text(payload, "origin"), "file": _file_hash(path, ctx.unique_id)}
     if octoprint_2:  # 1.11.8 never sends the connector
-        params["printer_connector"] = _text(payload, "connector")
+        params["printer_connector"] = text(payload, "connector")
     if event != "PrintStarted":
         params["elapsed"] = _elapsed(payload)
     if event == "PrintFailed":
-        params["reason"] = _text(payload, "reason") or "unknown"
-        error = _text(payload, "error")
+        params["reason"] = text(payload, "reason") or "unknown"
+        error = text(payload, "error")
         if error and ctx.on("commerror"):
             params["commerror_text"] = scrub(error, ctx.private_words)
     params.update(_throttle_params(ctx.throttle))
@@ -245,8 +225,8 @@ def print_job(event: str, payload: Mapping[str, Any], ctx: Context, octoprint_2:
 def commerror(payload: Mapping[str, Any], ctx: Context) -> Optional[Record]:
     if not ctx.on("commerror"):
         return None
-    reason = _text(payload, "reason")
-    error = _text(payload, "error")
+    reason = text(payload, "reason")
+    error = text(payload, "error")
     if not reason or error is None:
         raise BadPayload("Error without reason or error text")
     reason = re.sub(r"[^a-z0-9_]", "_", reason.lower())[:40]
@@ -264,7 +244,7 @@ def printer_connected(
     if octoprint_2:
         # 2.0's bundled plugin sends the connector, never the port or baud rate ("Don't send
         # port and baudrate"), though its serial connector still puts them in the payload.
-        params["printer_connector"] = _text(connection, "connector")
+        params["printer_connector"] = text(connection, "connector")
         return make_record("printer_connected", params, ctx)
     port = _port(connection.get("port"))
     if port:
@@ -277,22 +257,22 @@ def printer_connected(
 def slicing_started(payload: Mapping[str, Any], ctx: Context) -> Optional[Record]:
     if not ctx.on("slicing"):
         return None
-    return make_record("slicing_started", {"slicer": _text(payload, "slicer") or "unknown"}, ctx)
+    return make_record("slicing_started", {"slicer": text(payload, "slicer") or "unknown"}, ctx)
 
 
 def plugin_change(event: str, payload: Mapping[str, Any], ctx: Context) -> Optional[Record]:
     if not ctx.on("plugin"):
         return None
-    plugin = _text(payload, "id")
+    plugin = text(payload, "id")
     if not plugin:
         raise BadPayload(f"{event} without a plugin id")
-    return make_record(PLUGIN_EVENTS[event], {"plugin": plugin, "plugin_version": _text(payload, "version")}, ctx)
+    return make_record(PLUGIN_EVENTS[event], {"plugin": plugin, "plugin_version": text(payload, "version")}, ctx)
 
 
 def update(event: str, payload: Mapping[str, Any], ctx: Context) -> Optional[Record]:
     if not ctx.on("update"):
         return None
-    params = {key: _text(payload, key) for key in ("target", "from_version", "to_version")}
+    params = {key: text(payload, key) for key in ("target", "from_version", "to_version")}
     return make_record(UPDATE_EVENTS[event], params, ctx)
 
 
@@ -328,8 +308,8 @@ def safety_warning(payload: Mapping[str, Any], ctx: Context) -> Optional[Record]
     if not ctx.on("printer_safety_check"):
         return None
     params = {
-        "printer_safety_warning_type": _text(payload, "warning_type") or "unknown",
-        "printer_safety_check_name": _text(payload, "check_name") or "unknown",
+        "printer_safety_warning_type": text(payload, "warning_type") or "unknown",
+        "printer_safety_check_name": text(payload, "check_name") or "unknown",
     }
     return make_record("printer_safety_warning", params, ctx)
 
@@ -337,7 +317,7 @@ def safety_warning(payload: Mapping[str, Any], ctx: Context) -> Optional[Record]
 def achievement(payload: Mapping[str, Any], ctx: Context) -> Optional[Record]:
     if not ctx.on("achievements"):
         return None
-    return make_record("achievement_unlocked", {"achievement": _text(payload, "key") or "unknown"}, ctx)
+    return make_record("achievement_unlocked", {"achievement": text(payload, "key") or "unknown"}, ctx)
 
 
 def startup(environment: Mapping[str, Any], ctx: Context) -> Optional[Record]:
@@ -378,78 +358,9 @@ def webui_load(payload: Any, ctx: Context) -> Optional[Record]:
         return None
     if not isinstance(payload, Mapping):
         raise BadPayload("webui_load payload must be an object")
-    params = {key: _text(payload, key) for key in WEBUI_KEYS}
+    params = {key: text(payload, key) for key in WEBUI_KEYS}
     missing = [key for key, value in params.items() if not value]
     if missing:
         raise BadPayload(f"webui_load without {', '.join(missing)}")
     # Any browser (or script) can post these: scrub them like any other free text.
     return make_record("webui_load", {key: scrub(value, ctx.private_words) for key, value in params.items()}, ctx)
-
-
-class RecordMaker:
-    """Maps the event bus onto records, holding the little state some events need.
-
-    State: the last printer connection (for printer_connected) and the last
-    communication error (to record OctoPrint's doubled `Error` once). `octoprint_2`:
-    follow 2.0's bundled plugin where it differs from 1.11.8's and the payload cannot
-    tell (a 1.11-style `Connected` fired by a plugin on 2.0 must not send the port either).
-    """
-
-    def __init__(self, octoprint_2: bool = False) -> None:
-        self.octoprint_2 = octoprint_2
-        self.connection: Optional[dict[str, Any]] = None
-        self.awaiting_firmware = False
-        self._last_error: Optional[tuple[str, str, float]] = None
-
-    def from_event(self, event: str, payload: Any, ctx: Context) -> Optional[Record]:
-        """The record for one bus event, None when it is not tracked; BadPayload when unusable."""
-        if payload is None:
-            payload = {}
-        if not isinstance(payload, Mapping):
-            raise BadPayload(f"{event} payload is a {type(payload).__name__}, not an object")
-        if event in PRINT_EVENTS:
-            return print_job(event, payload, ctx, self.octoprint_2)
-        if event == ERROR:
-            return self._commerror(payload, ctx)
-        if event == CONNECTED:
-            self.connection = {k: payload.get(k) for k in ("port", "baudrate", "connector")}
-            self.awaiting_firmware = True
-            return None
-        if event == FIRMWARE_DATA:
-            if not self.awaiting_firmware:
-                return None
-            self.awaiting_firmware = False
-            return printer_connected(self.connection or {}, _text(payload, "name") or "unknown", ctx, self.octoprint_2)
-        if event == SLICING_STARTED:
-            return slicing_started(payload, ctx)
-        if event in PLUGIN_EVENTS:
-            return plugin_change(event, payload, ctx)
-        if event in UPDATE_EVENTS:
-            return update(event, payload, ctx)
-        if event == THROTTLE_EVENT:
-            return throttle_change(payload, ctx)
-        if event in SAFETY_EVENTS:
-            return safety_warning(payload, ctx)
-        if event == ACHIEVEMENT_EVENT:
-            return achievement(payload, ctx)
-        return None
-
-    def firmware_timeout(self, ctx: Context) -> Optional[Record]:
-        """Called FIRMWARE_TIMEOUT seconds after Connected: report the printer without firmware."""
-        if not self.awaiting_firmware:
-            return None
-        self.awaiting_firmware = False
-        return printer_connected(self.connection or {}, None, ctx, self.octoprint_2)
-
-    def _commerror(self, payload: Mapping[str, Any], ctx: Context) -> Optional[Record]:
-        record = commerror(payload, ctx)
-        if record is None:
-            return None
-        key = (record["event"], record["params"].get("commerror_text", ""))
-        last = self._last_error
-        # The window runs from the last recorded error, so a spamming firmware still
-        # yields one record every few seconds rather than none.
-        if last and (last[0], last[1]) == key and 0 <= ctx.now - last[2] < COMMERROR_WINDOW:
-            return None
-        self._last_error = (key[0], key[1], ctx.now)
-        return record

@@ -10,7 +10,6 @@ unit tests build it with fakes and fire its timers by hand.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
@@ -22,9 +21,10 @@ from .clock import Clocks
 from .consent import Consent, SettingsAccess
 from .delivery import Delivery, Outcome, with_sent_params
 from .lock import QueueLock
+from .probes import Instruments
 from .status import StatusBody, status_body
 from .store import Writer, open_queue
-from .timers import Timer, TimerFactory, thread_timer
+from .timers import Coalesced, TimerFactory, TimerSlot, thread_timer
 from .tracker import Host, Tracker
 from .worker import Worker
 
@@ -49,12 +49,11 @@ class Runtime:
         wall: Callable[[], float] = time.time,
         octoprint_2: bool = False,
     ) -> None:
-        """`octoprint_2`: make the records OctoPrint 2.0's bundled plugin makes (records.RecordMaker)."""
+        """`octoprint_2`: make the records OctoPrint 2.0's bundled plugin makes (catalogue.RecordMaker)."""
         self._host = host
         self._settings = settings
-        self._timer = timer
-        self._push_timer: Optional[Timer] = None
-        self._push_lock = threading.Lock()
+        self._timer = TimerSlot(timer)
+        self._push = Coalesced(self._timer, PUSH_INTERVAL, self._tell_changed)
         self._settings_errors: List[str] = []  # refused values of the last settings save
         self.queue: Optional[Writer] = None
         self.worker: Optional[Worker] = None
@@ -83,9 +82,9 @@ class Runtime:
             self._opt_out()  # config.yaml says off: what was collected before stays unsent
 
     def _make_tracker(self, clock: Callable[[], float], wall: Callable[[], float], octoprint_2: bool) -> None:
-        # Through a lambda: `instrument` may swap the timer factory later.
-        timer: TimerFactory = lambda *args: self._timer(*args)  # noqa: E731
-        self.tracker = Tracker(self._host, self.consent, self.queue, timer, clock, wall, self._stored, octoprint_2)
+        self.tracker = Tracker(
+            self._host, self.consent, self.queue, self._timer, clock, wall, self._stored, octoprint_2
+        )
         self.tracker.configure(self._effective)
 
     def _make_worker(self, delivery: Delivery) -> None:
@@ -99,6 +98,14 @@ class Runtime:
             max_delay=retry["max_delay"],
             on_change=self._push_status,
         )
+        probes = {
+            "settings.unique_id": self._settings.unique_id,
+            "host.user_names": self.tracker.user_names,
+            "context": self.tracker.context,
+            "push_status": self._push_status,
+            "worker.wake": self.worker.wake,
+        }
+        self.instruments = Instruments(probes, self.worker, self._timer)
 
     # ~~ settings
 
@@ -259,53 +266,11 @@ class Runtime:
 
     def _push_status(self) -> None:
         """Tells open settings tabs to refresh, coalesced to a few pushes per second."""
-        with self._push_lock:
-            if self._push_timer is not None:
-                return
-            self._push_timer = self._timer(PUSH_INTERVAL, self._do_push, False)
-            self._push_timer.start()
+        self._push.trigger()
 
-    def _do_push(self) -> None:
-        with self._push_lock:
-            self._push_timer = None
+    def _tell_changed(self) -> None:
         try:
             # No data in the push: it reaches every logged-in socket, not only permitted ones.
             self._host.send_plugin_message({"type": "changed"})
         except Exception:
             logger.exception("Could not push the queue status")
-
-    # ~~ for the bench (bench/plugins/tq_bench.py): a documented hook, not the privates
-
-    def cost_probes(self) -> Dict[str, Callable[[], Any]]:
-        """The steps of tracking one event, each callable alone, so a bench can time them."""
-        return {
-            "settings.unique_id": self._settings.unique_id,
-            "host.user_names": self.tracker.user_names,
-            "context": self.tracker.context,
-            "push_status": self._push_status,
-            "worker.wake": self.worker.wake,
-        }
-
-    def enqueue(self, record: dict) -> None:
-        """Stores a record as a tracked event does (consent, queue, wake, push)."""
-        self.tracker.enqueue(record)
-
-    def instrument(
-        self,
-        step: Optional[Callable[[Callable[[], Any]], Any]] = None,
-        timer: Optional[Callable[[TimerFactory, float, Callable[[], None], bool], Timer]] = None,
-    ) -> Callable[[], None]:
-        """Wraps each pass of the worker (`step(run_once)`) and each timer made from now on
-        (`timer(factory, interval, function, repeat)`); returns the undo."""
-        worker, factory = self.worker, self._timer
-        if step is not None:
-            run_once = worker.run_once
-            worker.run_once = lambda: step(run_once)  # type: ignore[method-assign]
-        if timer is not None:
-            self._timer = lambda interval, function, repeat: timer(factory, interval, function, repeat)
-
-        def undo() -> None:
-            worker.__dict__.pop("run_once", None)
-            self._timer = factory
-
-        return undo

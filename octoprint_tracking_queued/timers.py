@@ -82,3 +82,45 @@ def thread_timer(interval: float, function: Callable[[], None], repeat: bool) ->
     if repeat:
         return RepeatedTimer(interval, function, run_first=True, daemon=True)
     return _ONE_SHOTS.timer(interval, function)
+
+
+class Coalesced:
+    """Runs `function` once, `interval` seconds after the first of any number of triggers."""
+
+    def __init__(self, timer: TimerFactory, interval: float, function: Callable[[], None]) -> None:
+        self._timer = timer
+        self._interval = interval
+        self._function = function
+        self._pending: Optional[Timer] = None
+        self._lock = threading.Lock()
+
+    def trigger(self) -> None:
+        with self._lock:
+            if self._pending is not None:
+                return
+            self._pending = self._timer(self._interval, self._run, False)
+            self._pending.start()
+
+    def _run(self) -> None:
+        with self._lock:
+            self._pending = None
+        self._function()
+
+
+class TimerSlot:
+    """The timer factory the parts share; a measuring tool may wrap it (`wrap`) and undo that."""
+
+    def __init__(self, factory: TimerFactory) -> None:
+        self.factory = factory
+
+    def __call__(self, interval: float, function: Callable[[], None], repeat: bool) -> Timer:
+        return self.factory(interval, function, repeat)
+
+    def wrap(self, wrapper: Callable[[TimerFactory, float, Callable[[], None], bool], Timer]) -> Callable[[], None]:
+        inner = self.factory
+        self.factory = lambda interval, function, repeat: wrapper(inner, interval, function, repeat)
+
+        def undo() -> None:
+            self.factory = inner
+
+        return undo

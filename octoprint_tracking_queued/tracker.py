@@ -8,7 +8,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
-from . import records, system
+from . import catalogue, records, system
 from .consent import Consent
 from .store import Writer
 from .timers import Timer, TimerFactory
@@ -89,7 +89,7 @@ class Tracker:
         self._wall = wall
         self._stored = stored
         self._started = clock()
-        self._maker = records.RecordMaker(octoprint_2)
+        self._maker = catalogue.RecordMaker(octoprint_2)
         self._throttle = system.ThrottleSource()
         self._timers: List[Timer] = []  # ping, pong, throttle refresh: while tracking
         self._firmware_timer: Optional[Timer] = None
@@ -100,7 +100,7 @@ class Tracker:
 
     def configure(self, effective: Dict[str, Any]) -> None:
         self._effective = effective
-        self._tracked_events = frozenset(records.tracked_events(effective["events"]))
+        self._tracked_events = catalogue.tracked_events(effective["events"])
 
     # ~~ while tracking
 

@@ -17,22 +17,11 @@ from typing import Any, Callable, Mapping, NamedTuple
 from flask_babel import LazyString, gettext, ngettext
 from flask_babel import lazy_gettext as _
 
+from . import catalogue
+
 # ~~ event switches: settings key and label, in the order the settings tab shows them
 
-EVENT_SWITCHES: tuple[tuple[str, LazyString], ...] = (
-    ("pong", _("Daily summary with the plugin list (and achievements)")),
-    ("startup", _("Server start and shutdown")),
-    ("printer", _("Printer connected (firmware name)")),
-    ("printer_safety_check", _("Firmware safety warnings")),
-    ("printjob", _("Print jobs started, done, failed or cancelled")),
-    ("commerror", _("Communication errors with the printer")),
-    ("plugin", _("Plugins installed, uninstalled, enabled or disabled")),
-    ("update", _("Updates of OctoPrint or plugins")),
-    ("throttled", _("Throttling of the system (Raspberry Pi)")),
-    ("achievements", _("Achievements unlocked")),
-    ("slicing", _("Slicing on this device")),
-    ("webui_load", _("Web interface loaded")),
-)
+EVENT_SWITCHES = catalogue.EVENT_SWITCHES
 
 # ~~ worker states, as the worker and the send policy report them in the status
 

@@ -95,9 +95,9 @@ class TqBenchPlugin(octoprint.plugin.SimpleApiPlugin):
             return flask.jsonify(text=out.getvalue())
         if command == "parts":
             runtime = self._implementation(TRACKING).runtime
-            parts = dict(runtime.cost_probes())
+            parts = runtime.instruments.probes()
             parts["queue.put"] = lambda: runtime.queue.put(json.loads(_json_row()))
-            parts["enqueue"] = lambda: runtime.enqueue(json.loads(_json_row()))
+            parts["enqueue"] = lambda: runtime.tracker.enqueue(json.loads(_json_row()))
             return flask.jsonify(**{name: sorted(_timed(call, n, gap))[n // 2] for name, call in parts.items()})
         if command == "replay":
             with open(data["file"], encoding="utf-8") as f:  # a request body would be too large
@@ -150,7 +150,7 @@ class TqBenchPlugin(octoprint.plugin.SimpleApiPlugin):
             finally:
                 profiler.disable()
 
-        undo = self._implementation(TRACKING).runtime.instrument(step=profiled)
+        undo = self._implementation(TRACKING).runtime.instruments.instrument(step=profiled)
         time.sleep(seconds)
         undo()
         out = io.StringIO()
@@ -180,7 +180,7 @@ class TqBenchPlugin(octoprint.plugin.SimpleApiPlugin):
                 counts["timer_kinds"][name] = counts["timer_kinds"].get(name, 0) + 1
             return make_timer(interval, function, repeat)
 
-        self._implementation(TRACKING).runtime.instrument(step=counted_step, timer=counted_timer)
+        self._implementation(TRACKING).runtime.instruments.instrument(step=counted_step, timer=counted_timer)
 
 
 def _timed(call, n, gap):

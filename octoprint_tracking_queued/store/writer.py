@@ -1,28 +1,24 @@
-"""The write side of the queue, owned by the runtime alone: put (with coalescing and eviction at
-the cap), expire, and per destination next, ack, retry, reject, clear and requeue.
+"""The write side of the queue, owned by the runtime alone: what `Intake` does, and expire,
+per destination next, ack, retry, reject, clear and requeue, and the worker's upkeep.
 
-Each change runs in one transaction that also writes its `Delta` to the kept counts; memory
-follows after the commit. The producer's insert commits on the FULL connection (one fsync per
-record), everything else on the worker's NORMAL one (file.py says why that loses nothing).
+These commit on the worker's NORMAL connection (file.py says why that loses nothing).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 from dataclasses import dataclass
-from typing import Callable, Iterable, Optional
+from typing import Callable, Optional
 
 from . import schema
 from .file import QueueUnusable, inspect
-from .ledger import GLOBAL, PER_EVENT, Delta, Ledger
-from .opener import Traits, decode, open_file
-from .view import View, scope_sql
+from .intake import ALL, Intake
+from .ledger import Delta, Ledger
+from .opener import decode, open_file
+from .view import scope_sql
 
 logger = logging.getLogger("octoprint.plugins.tracking_queued.queue")
-Work = Callable[[sqlite3.Connection, Delta], None]
-_ALL = sum(schema.BIT.values())
 # A row with what it is needed for, as the next step reads it.
 _SELECT_NEXT = (
     f"SELECT _id, data, boot, mono, timestamp, need, dead, t.attempts, t.last_error FROM `{schema.TABLE}` "
@@ -49,149 +45,8 @@ class Entry:
         return {**self.record, "event_time": self.event_time}
 
 
-class Writer(View):
+class Writer(Intake):
     """Durable FIFO with caps, counters and dead letters per destination. Thread-safe."""
-
-    def __init__(self, traits: Traits, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.traits = traits
-
-    # ~~ the kept counts
-
-    def _transaction(self, conn: sqlite3.Connection, work: Work) -> Delta:
-        delta = Delta()
-        with self.qf.lock:
-            with conn:
-                work(conn, delta)
-                delta.write(conn)
-            self.ledger.apply(delta)
-        return delta
-
-    def _drop(self, conn: sqlite3.Connection, where: str, args: tuple, mask: int, name: str, delta: Delta) -> int:
-        """Takes the destinations of `mask` off the rows `where` selects, deleting the rows no
-        destination needs any more; counts `name` per row and destination. Returns the rows."""
-        groups = conn.execute(
-            f"SELECT need, dead, event, COUNT(*) FROM `{schema.TABLE}` WHERE {where} GROUP BY need, dead, event", args
-        ).fetchall()
-        total = 0
-        for need, dead, event, count in groups:
-            delta.add_row(need, dead, need & ~mask, dead & ~mask, count)
-            total += count
-            if name in GLOBAL:
-                delta.count(name, count)
-            else:
-                for dest, bit in schema.BIT.items():
-                    if need & mask & bit:
-                        delta.count(name, count, dest)
-            if name in PER_EVENT:
-                delta.count(name, count, event=event or "?")
-        if total:
-            conn.execute(f"DELETE FROM `{schema.TABLE}` WHERE ({where}) AND (need & ~{mask}) = 0", args)
-            conn.execute(
-                f"UPDATE `{schema.TABLE}` SET need = need & ~{mask}, dead = dead & ~{mask} WHERE {where}", args
-            )
-        return total
-
-    # ~~ producer side (OctoPrint's event thread: one commit, one fsync)
-
-    def put(self, record: dict) -> bool:
-        """Stores a record durably. False when it could not be stored (counted and logged once)."""
-        return self.put_many([record]) == 1
-
-    def put_many(self, records: Iterable[dict]) -> int:
-        """Stores records in one transaction (tests and benchmarks fill a queue this way)."""
-        records = list(records)
-
-        def insert(conn: sqlite3.Connection, delta: Delta) -> None:
-            for record in records:
-                self._insert(conn, record, delta)
-            excess = self.ledger.rows + delta.inserted - delta.removed - self.max_records
-            if excess > 0:
-                self._evict(conn, excess, delta)
-
-        with self.qf.lock:
-            try:
-                self._transaction(self.qf.putter, insert)
-            except sqlite3.Error as error:
-                self.unsaved_failures += len(records)
-                if self.store_error is None:
-                    logger.error(
-                        "Cannot store tracking records (%s); counting them as lost until storing works again", error
-                    )
-                self.store_error = str(error)
-                return 0
-            if self.store_error is not None:
-                logger.info("Storing tracking records works again; %d could not be stored", self.unsaved_failures)
-                self.store_error = None
-            if self.unsaved_failures:
-                self._save_store_failures()
-            return len(records)
-
-    def _busy(self) -> int:
-        """A row being sent is never superseded, evicted or expired (one is, at most, in v1)."""
-        return next((rowid for rowid in self.in_flight.values() if rowid is not None), -1)
-
-    def _insert(self, conn: sqlite3.Connection, record: dict, delta: Delta) -> None:
-        coalesce, rank = self.traits(record)
-        if coalesce is not None:
-            # The pending record this one supersedes goes in the same transaction.
-            self._drop(
-                conn, "coalesce = ? AND dead = 0 AND _id != ?", (coalesce, self._busy()), _ALL, "superseded", delta
-            )
-        mono = self.clocks.mono()
-        current = self.boots.current
-        conn.execute(
-            schema.INSERT,
-            (
-                json.dumps(record).encode("utf-8"),
-                record.get("created") or self.clocks.wall(),
-                schema.READY,
-                record.get("event"),
-                coalesce,
-                rank,
-                current.key,
-                mono,
-                current.observed(mono),
-                self.ledger.mask,
-            ),
-        )
-        delta.inserted += 1
-
-    def _evict(self, conn: sqlite3.Connection, count: int, delta: Delta) -> None:
-        """At the cap: page loads first, then heartbeats, then the oldest of the rest."""
-        spare = self._busy()
-        victims = [
-            row[0]
-            for row in conn.execute(
-                f"SELECT _id FROM `{schema.TABLE}` WHERE rank < {schema.RANK_EVENT} AND _id != ? "
-                "ORDER BY rank, _id LIMIT ?",
-                (spare, count),
-            )
-        ]
-        if len(victims) < count:
-            victims += [
-                row[0]
-                for row in conn.execute(
-                    f"SELECT _id FROM `{schema.TABLE}` WHERE rank >= {schema.RANK_EVENT} AND _id != ? "
-                    "ORDER BY _id LIMIT ?",
-                    (spare, count - len(victims)),
-                )
-            ]
-        if victims:
-            marks = ",".join("?" * len(victims))
-            self._drop(conn, f"_id IN ({marks})", tuple(victims), _ALL, "dropped_cap", delta)
-
-    def _save_store_failures(self) -> None:
-        failures = self.unsaved_failures
-
-        def save(conn: sqlite3.Connection, delta: Delta) -> None:
-            delta.count("store_failed", failures)
-
-        try:
-            self._transaction(self.qf.putter, save)
-            self.unsaved_failures = 0
-        except sqlite3.Error:
-            pass  # stays in memory and is tried again on the next put
 
     def expire(self) -> int:
         """Drops records older than max_age_days by the observed clock; returns how many.
@@ -208,7 +63,7 @@ class Writer(View):
             ).fetchone()
             bound = row[0] if row else 2**62
             where = "_id < ? AND observed < ? AND _id != ?"
-            dropped.append(self._drop(conn, where, (bound, cutoff, self._busy()), _ALL, "dropped_age", delta))
+            dropped.append(self._drop(conn, where, (bound, cutoff, self._busy()), ALL, "dropped_age", delta))
 
         self._transaction(self.qf.getter, drop)
         return dropped[0]

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from octoprint_tracking_queued import config, records
+from octoprint_tracking_queued import catalogue, config, records
 from octoprint_tracking_queued.delivery import Delivered, Delivery
 from octoprint_tracking_queued.store import open_queue
 from tests.harness.faultserver import FaultServer
@@ -82,7 +82,7 @@ PAYLOADS = [None, {}, [], "text", 42, b"\xff"] + [{key: value for key in KEYS} f
 
 @pytest.mark.parametrize("octoprint_2", [False, True], ids=["1.11", "2.0"])
 def test_every_hostile_payload_becomes_a_sendable_record_or_a_bad_payload(tmp_path, octoprint_2):
-    maker = records.RecordMaker(octoprint_2)
+    maker = catalogue.RecordMaker(octoprint_2)
     queue = open_queue(str(tmp_path), max_records=100_000)
     server = FaultServer()
     delivery = Delivery(timeout=(1, 1))

@@ -8,7 +8,7 @@ import hashlib
 
 import pytest
 
-from octoprint_tracking_queued import records
+from octoprint_tracking_queued import catalogue, records
 from octoprint_tracking_queued.config import EVENT_SWITCHES
 
 UID = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
@@ -224,18 +224,18 @@ BUS_EVENTS = [
 
 @pytest.mark.parametrize("event,payload,switch,tracked,params", BUS_EVENTS)
 def test_bus_event_gives_exact_record(event, payload, switch, tracked, params):
-    assert records.RecordMaker().from_event(event, payload, ctx()) == expected(tracked, params)
+    assert catalogue.RecordMaker().from_event(event, payload, ctx()) == expected(tracked, params)
 
 
 @pytest.mark.parametrize("event,payload,switch,tracked,params", BUS_EVENTS)
 def test_bus_event_switched_off_gives_nothing(event, payload, switch, tracked, params):
     switches = {name: name != switch for name in EVENT_SWITCHES}
-    assert records.RecordMaker().from_event(event, payload, ctx(switches)) is None
+    assert catalogue.RecordMaker().from_event(event, payload, ctx(switches)) is None
 
 
 @pytest.mark.parametrize("event", ["PrintStarted", "PrintDone", "PrintFailed", "PrintCancelled"])
 def test_print_and_error_records_carry_throttle_state(event):
-    record = records.RecordMaker().from_event(event, {"path": "a.gcode", "origin": "local"}, ctx(throttle=THROTTLED))
+    record = catalogue.RecordMaker().from_event(event, {"path": "a.gcode", "origin": "local"}, ctx(throttle=THROTTLED))
     assert record["params"]["throttled_now"] is True
     assert record["params"]["throttled_past"] is True
     assert record["params"]["throttled_mask"] == 0x50005
@@ -243,13 +243,13 @@ def test_print_and_error_records_carry_throttle_state(event):
 
 def test_no_throttle_params_without_an_issue():
     state = {"current_issue": False, "past_issue": False, "raw_value": 0}
-    record = records.RecordMaker().from_event("Error", {"reason": "x", "error": "e"}, ctx(throttle=state))
+    record = catalogue.RecordMaker().from_event("Error", {"reason": "x", "error": "e"}, ctx(throttle=state))
     assert "throttled_now" not in record["params"]
 
 
 def test_print_failed_leaves_error_text_out_when_commerror_off():
     switches = {name: name != "commerror" for name in EVENT_SWITCHES}
-    record = records.RecordMaker().from_event(
+    record = catalogue.RecordMaker().from_event(
         "PrintFailed", {"path": "a.gcode", "origin": "local", "error": "boom"}, ctx(switches)
     )
     assert "commerror_text" not in record["params"]
@@ -257,12 +257,12 @@ def test_print_failed_leaves_error_text_out_when_commerror_off():
 
 def test_slicer_name_is_read_with_a_text_key():
     # OctoPrint 1.11.8 reads payload.get(b"slicer") and always sends "unknown".
-    record = records.RecordMaker().from_event("SlicingStarted", {"slicer": "cura"}, ctx())
+    record = catalogue.RecordMaker().from_event("SlicingStarted", {"slicer": "cura"}, ctx())
     assert record["params"] == {"slicer": "cura"}
 
 
 def test_printer_connected_on_firmware_data_with_1_11_connection():
-    maker = records.RecordMaker()
+    maker = catalogue.RecordMaker()
     assert maker.from_event("Connected", {"port": "/dev/ttyUSB0", "baudrate": 115200}, ctx()) is None
     assert maker.awaiting_firmware
     record = maker.from_event("FirmwareData", {"name": "Marlin 2.1.2", "data": {}}, ctx())
@@ -275,7 +275,7 @@ def test_printer_connected_on_firmware_data_with_1_11_connection():
 
 
 def test_printer_connected_fallback_without_firmware_data():
-    maker = records.RecordMaker()
+    maker = catalogue.RecordMaker()
     maker.from_event("Connected", {"port": "VIRTUAL", "baudrate": 0}, ctx())
     record = maker.firmware_timeout(ctx())
     assert record["event"] == "printer_connected"
@@ -284,14 +284,14 @@ def test_printer_connected_fallback_without_firmware_data():
 
 
 def test_serial_port_by_id_is_not_sent():
-    maker = records.RecordMaker()
+    maker = catalogue.RecordMaker()
     maker.from_event("Connected", {"port": "/dev/serial/by-id/usb-Prusa_CZPX1234-if00", "baudrate": 115200}, ctx())
     record = maker.from_event("FirmwareData", {"name": "Marlin"}, ctx())
     assert record["params"]["printer_port"] == "other"
 
 
 def test_doubled_commerror_is_recorded_once():
-    maker = records.RecordMaker()
+    maker = catalogue.RecordMaker()
     payload = {"reason": "firmware", "error": "Printer halted. kill() called!"}
     assert maker.from_event("Error", payload, ctx(now=NOW)) is not None
     assert maker.from_event("Error", payload, ctx(now=NOW + 0.5)) is None
@@ -301,7 +301,7 @@ def test_doubled_commerror_is_recorded_once():
 
 
 def test_commerror_text_is_truncated():
-    record = records.RecordMaker().from_event("Error", {"reason": "firmware", "error": "x" * 5000}, ctx())
+    record = catalogue.RecordMaker().from_event("Error", {"reason": "firmware", "error": "x" * 5000}, ctx())
     text = record["params"]["commerror_text"]
     assert len(text) == records.TEXT_LIMIT
     assert text.endswith("…")
@@ -336,19 +336,19 @@ def test_texts_are_scrubbed_of_private_data(text, scrubbed):
 )
 def test_unusable_payload_raises_bad_payload(event, payload):
     with pytest.raises(records.BadPayload):
-        records.RecordMaker().from_event(event, payload, ctx())
+        catalogue.RecordMaker().from_event(event, payload, ctx())
 
 
 def test_odd_values_are_cleaned_not_fatal():
-    record = records.RecordMaker().from_event(
+    record = catalogue.RecordMaker().from_event(
         "PrintDone", {"path": b"caf\xe9.gcode", "origin": {"x": 1}, "time": "nan"}, ctx()
     )
     assert record["params"] == {"file": file_hash("caf\ufffd.gcode")}
 
 
 def test_unknown_event_is_not_tracked():
-    assert records.RecordMaker().from_event("ZChange", {"new": 1.0}, ctx()) is None
-    assert records.RecordMaker().from_event("Disconnected", None, ctx()) is None
+    assert catalogue.RecordMaker().from_event("ZChange", {"new": 1.0}, ctx()) is None
+    assert catalogue.RecordMaker().from_event("Disconnected", None, ctx()) is None
 
 
 def test_startup_shutdown_ping_pong_webui():
@@ -376,7 +376,7 @@ def test_startup_shutdown_ping_pong_webui():
 
 def test_user_names_are_scrubbed_from_free_texts():
     context = records.Context(unique_id=UID, switches={}, now=NOW, new_id=lambda: "rid", private_words=("Alice", "bo"))
-    record = records.RecordMaker().from_event(
+    record = catalogue.RecordMaker().from_event(
         "Error", {"reason": "firmware", "error": "alice stopped it, ALICE! (not malice, bo)"}, context
     )
     assert record["params"]["commerror_text"] == "<user> stopped it, <user>! (not malice, bo)"

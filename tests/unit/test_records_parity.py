@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from octoprint_tracking_queued import records
+from octoprint_tracking_queued import catalogue, records
 from octoprint_tracking_queued.config import EVENT_SWITCHES
 
 PAYLOADS = Path(__file__).resolve().parent / "payloads"
@@ -119,7 +119,7 @@ EXPECTED_2_0_0RC7 = [
     [("1.11.8", False, EXPECTED_1_11_8), ("2.0.0rc7", True, EXPECTED_2_0_0RC7)],
 )
 def test_captured_events_give_what_the_bundled_plugin_of_that_version_sends(version, octoprint_2, expected):
-    maker = records.RecordMaker(octoprint_2=octoprint_2)
+    maker = catalogue.RecordMaker(octoprint_2=octoprint_2)
     made = []
     for item in captured(version):
         record = maker.from_event(item["event"], item["payload"], ctx())
@@ -130,21 +130,21 @@ def test_captured_events_give_what_the_bundled_plugin_of_that_version_sends(vers
 
 def test_on_2_0_a_connection_without_firmware_data_reports_the_connector_only():
     # 2.0's bundled plugin reports after 15 s with printer_connector and no firmware name.
-    maker = records.RecordMaker(octoprint_2=True)
+    maker = catalogue.RecordMaker(octoprint_2=True)
     assert maker.from_event("Connected", payload("2.0.0rc7", "Connected"), ctx()) is None
     assert maker.firmware_timeout(ctx())["params"] == {"printer_connector": "serial"}
 
 
 def test_on_1_11_a_connection_without_firmware_data_reports_port_and_baud_rate():
     # 1.11.8's bundled plugin waits for FirmwareData for ever; ours reports after 15 s anyway.
-    maker = records.RecordMaker(octoprint_2=False)
+    maker = catalogue.RecordMaker(octoprint_2=False)
     maker.from_event("Connected", payload("1.11.8", "Connected"), ctx())
     assert maker.firmware_timeout(ctx())["params"] == {"printer_port": "VIRTUAL", "printer_baudrate": 115200}
 
 
 def test_on_2_0_no_port_or_baud_rate_leaves_even_for_a_connection_event_in_1_11_form():
     # A plugin may fire Connected the 1.11 way on 2.0: 2.0's bundled plugin still sends no port.
-    maker = records.RecordMaker(octoprint_2=True)
+    maker = catalogue.RecordMaker(octoprint_2=True)
     maker.from_event("Connected", payload("1.11.8", "Connected"), ctx())
     record = maker.from_event("FirmwareData", payload("2.0.0rc7", "FirmwareData"), ctx())
     assert record["params"] == {"firmware_name": "Virtual Marlin 1.0"}
@@ -152,7 +152,7 @@ def test_on_2_0_no_port_or_baud_rate_leaves_even_for_a_connection_event_in_1_11_
 
 def test_on_1_11_the_connector_is_not_sent():
     # 1.11.8's bundled plugin knows no connectors, whatever a payload carries.
-    maker = records.RecordMaker(octoprint_2=False)
+    maker = catalogue.RecordMaker(octoprint_2=False)
     record = maker.from_event("PrintStarted", payload("2.0.0rc7", "PrintStarted"), ctx())
     assert record["params"] == {"origin": "local", "file": DONE}
     maker.from_event("Connected", payload("2.0.0rc7", "Connected"), ctx())
@@ -163,10 +163,10 @@ def test_on_1_11_the_connector_is_not_sent():
 def test_a_print_event_without_a_path_is_hashed_from_n_a_on_2_0_and_skipped_on_1_11():
     started = payload("2.0.0rc7", "PrintStarted")
     del started["path"]
-    record = records.RecordMaker(octoprint_2=True).from_event("PrintStarted", started, ctx())
+    record = catalogue.RecordMaker(octoprint_2=True).from_event("PrintStarted", started, ctx())
     assert record["params"] == {"origin": "local", "file": sha("n/a"), "printer_connector": "serial"}
     # 1.11.8's bundled plugin raises on the missing path and sends nothing.
     started = payload("1.11.8", "PrintStarted")
     del started["path"]
     with pytest.raises(records.BadPayload):
-        records.RecordMaker(octoprint_2=False).from_event("PrintStarted", started, ctx())
+        catalogue.RecordMaker(octoprint_2=False).from_event("PrintStarted", started, ctx())

@@ -1,4 +1,4 @@
-"""records.tracked_events: the set the runtime dismisses untracked bus events with must hold
+"""catalogue.tracked_events: the set the runtime dismisses untracked bus events with must hold
 every event RecordMaker makes a record of, and nothing behind a switch that is off."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from typing import Optional
 
 import pytest
 
-from octoprint_tracking_queued import config, records
+from octoprint_tracking_queued import catalogue, config, records
 
 THROTTLE = {
     "current_issue": True,
@@ -41,7 +41,7 @@ PAYLOADS = {
 
 
 def record_of(event: str, switches: dict) -> Optional[dict]:
-    maker = records.RecordMaker()
+    maker = catalogue.RecordMaker()
     ctx = records.Context(unique_id="id", switches=switches, now=1000.0)
     if event == "FirmwareData":
         maker.from_event("Connected", {"port": "VIRTUAL"}, ctx)
@@ -49,31 +49,31 @@ def record_of(event: str, switches: dict) -> Optional[dict]:
 
 
 def test_every_switch_is_a_setting():
-    assert set(records.SWITCH_EVENTS) <= set(config.EVENT_SWITCHES)
+    assert set(catalogue.SWITCH_EVENTS) <= set(config.EVENT_SWITCHES)
 
 
 def test_all_on_tracks_every_event_the_maker_knows():
-    tracked = records.tracked_events(config.defaults()["events"])
+    tracked = catalogue.tracked_events(config.defaults()["events"])
     assert tracked == set(PAYLOADS) | {"Connected"}
     for event in PAYLOADS:
         assert record_of(event, config.defaults()["events"]) is not None, event
 
 
-@pytest.mark.parametrize("switch", sorted(records.SWITCH_EVENTS))
+@pytest.mark.parametrize("switch", sorted(catalogue.SWITCH_EVENTS))
 def test_a_switch_off_removes_exactly_its_events(switch):
     switches = {**config.defaults()["events"], switch: False}
-    tracked = records.tracked_events(switches)
-    assert tracked == records.tracked_events(config.defaults()["events"]) - set(records.SWITCH_EVENTS[switch])
+    tracked = catalogue.tracked_events(switches)
+    assert tracked == catalogue.tracked_events(config.defaults()["events"]) - set(catalogue.SWITCH_EVENTS[switch])
     for event in set(PAYLOADS) - tracked:
         assert record_of(event, switches) is None, event
 
 
 def test_a_missing_switch_counts_as_on():
-    assert records.tracked_events({}) == records.tracked_events(config.defaults()["events"])
-    assert "PrintDone" not in records.tracked_events({"printjob": False})
+    assert catalogue.tracked_events({}) == catalogue.tracked_events(config.defaults()["events"])
+    assert "PrintDone" not in catalogue.tracked_events({"printjob": False})
 
 
 def test_untracked_events_make_no_record():
-    assert "ZChange" not in records.tracked_events({})
+    assert "ZChange" not in catalogue.tracked_events({})
     ctx = records.Context(unique_id="id", switches={}, now=1000.0)
-    assert records.RecordMaker().from_event("ZChange", {"new": 1}, ctx) is None
+    assert catalogue.RecordMaker().from_event("ZChange", {"new": 1}, ctx) is None

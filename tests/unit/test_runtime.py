@@ -367,7 +367,7 @@ def test_throttle_state_is_kept_even_with_its_switch_off(world):
 def test_connectivity_change_wakes_the_worker_even_when_disabled(make_world):
     world = make_world(enabled=False)
     world.runtime.on_event("ConnectivityChanged", {"old": False, "new": True})
-    assert [t.name for t in world.timers.live()] == ["_do_push"]
+    assert [t.name for t in world.timers.live()] == ["_run"]
 
 
 def test_flush_overrides_offline(world):
@@ -427,14 +427,14 @@ def test_pushes_are_coalesced(world):
     for n in range(20):
         world.runtime.on_event("PrintStarted", {"path": f"{n}.gcode", "origin": "local"})
     world.runtime.clear("failed")
-    (push,) = world.timers.live("_do_push")
+    (push,) = world.timers.live("_run")
     assert push.interval == PUSH_INTERVAL and world.messages == []
     push.fire()
     assert world.messages == [{"type": "changed"}]  # no data: every socket gets it
-    assert world.timers.live("_do_push") == []
+    assert world.timers.live("_run") == []
     world.runtime.on_event(*PRINT_DONE)
     world.runtime.retry_failed()
-    world.timers.fire("_do_push")
+    world.timers.fire("_run")
     assert world.messages == [{"type": "changed"}] * 2
 
 
