@@ -1,6 +1,27 @@
+import uuid
+
 import pytest
 
 from octoprint_tracking_queued import config
+
+ID_RULE = "must be a UUID in canonical form (8-4-4-4-12 lowercase hexadecimal digits)"
+# Ids the old rule (lowercase hex and dashes, 8 to 64 characters) let through, or that are a
+# UUID in another spelling: the public server answers 204 to some and counts none of them.
+REFUSED_IDS = [
+    "0123456789abcdef",  # hex without dashes, as the issue measured
+    "0123456789abcdef0123456789abcdef",  # uuid.hex: the right digits, no dashes
+    "0123abcd-4567-4890-abcd-0123456789ab-0123",  # a UUID with more after it
+    "0123abcd4567-4890-abcd-0123456789ab",  # one dash missing
+    "0123abcd-4567-4890-abcd-0123456789a",  # one digit short
+    "0123ABCD-4567-4890-ABCD-0123456789AB",  # uppercase: nginx's location takes lowercase only
+    "{0123abcd-4567-4890-abcd-0123456789ab}",
+    "urn:uuid:0123abcd-4567-4890-abcd-0123456789ab",
+    " 0123abcd-4567-4890-abcd-0123456789ab ",  # sent as is, the spaces would be in the path
+    "0123abcd-4567-4890-abcd-0123456789ab\n",
+    "0123abcd-4567-4890-abcg-0123456789ab",  # not hex
+    "my-printer-01",
+]
+CANONICAL_IDS = ["0123abcd-4567-4890-abcd-0123456789ab", "6f1c9a3e-2b7d-4c1a-9e8f-0a1b2c3d4e5f"]
 
 
 @pytest.mark.parametrize(
@@ -22,11 +43,9 @@ from octoprint_tracking_queued import config
         ({"queue": {"max_records": 1}}, ["queue.max_records: must be between 10 and 1000000, got 1"]),
         ({"retry": {"initial_delay": float("nan")}}, ["retry.initial_delay: must be between 0.01 and 86400 seconds"]),
         ({"enabled": "true"}, ["enabled: must be true or false, got 'true'"]),
-        ({"unique_id": "x"}, ["unique_id: must be a text of 8 to 64 characters"]),
-        (
-            {"unique_id": "../../etc/passwd"},
-            ["unique_id: may contain only lowercase hexadecimal digits and dashes, like a UUID"],
-        ),
+        ({"unique_id": "x"}, [f"unique_id: {ID_RULE}"]),
+        ({"unique_id": "../../etc/passwd"}, [f"unique_id: {ID_RULE}"]),
+        ({"unique_id": 12345678}, [f"unique_id: {ID_RULE}"]),
         ({"bogus": 1}, ["bogus: unknown setting"]),
     ],
 )
@@ -109,20 +128,22 @@ def test_server_ping_and_pong_only_from_config_yaml():
     )
 
 
-@pytest.mark.parametrize(
-    "value, ok",
-    [
-        ("6f1c9a3e-2b7d-4c1a-9e8f-0a1b2c3d4e5f", True),  # a UUID4 as generated
-        ("0123456789abcdef", True),
-        ("6F1C9A3E-2B7D-4C1A-9E8F-0A1B2C3D4E5F", False),  # the server takes lowercase only
-        ("my-printer-01", False),
-        ("abc--def01", False),
-        ("-abcdef012", False),
-    ],
-)
-def test_unique_id_is_in_the_tracking_servers_form(value, ok):
-    if ok:
-        assert config.validate_unique_id(value) == value
-    else:
-        with pytest.raises(config.SettingError):
-            config.validate_unique_id(value)
+@pytest.mark.parametrize("value", CANONICAL_IDS + [str(uuid.uuid4())])
+def test_a_canonical_uuid_is_the_instance_id(value):
+    assert config.validate_unique_id(value) == value
+    clean, errors = config.clean_update({"unique_id": value}, from_api=True)
+    assert (clean, errors) == ({"unique_id": value}, [])
+
+
+@pytest.mark.parametrize("value", REFUSED_IDS)
+def test_any_other_id_is_refused_through_the_api(value):
+    clean, errors = config.clean_update({"unique_id": value, "enabled": True}, from_api=True)
+    assert clean == {"enabled": True}
+    assert errors == [f"plugins.tracking_queued.unique_id: {ID_RULE}"]
+
+
+@pytest.mark.parametrize("value", REFUSED_IDS)
+def test_any_other_id_in_config_yaml_is_a_configuration_error(value):
+    resolved, errors = config.resolve({"unique_id": value, "enabled": True})
+    assert resolved["unique_id"] is None
+    assert errors == [f"plugins.tracking_queued.unique_id: {ID_RULE}"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
+import uuid
 from typing import Any, Callable, Optional
 
 import pytest
@@ -16,6 +17,7 @@ from octoprint_tracking_queued.delivery import Delivered
 from octoprint_tracking_queued.lock import QueueLock
 from octoprint_tracking_queued.records import FIRMWARE_TIMEOUT
 from octoprint_tracking_queued.runtime import PUSH_INTERVAL, THROTTLE_REFRESH, Host, OneShots, Runtime
+from tests.unit.test_config import ID_RULE, REFUSED_IDS
 
 SERVER = "http://127.0.0.1:9/track/{id}/{event}/"
 BUNDLED_ID = "0123abcd-0000-4000-8000-0123456789ab"
@@ -316,6 +318,53 @@ def test_a_saved_instance_id_is_used_from_the_next_record_on(world):
     ]
     # The file name is hashed with the instance id in force when the print ended.
     assert sent[1][2] != sent[2][2]
+
+
+@pytest.mark.parametrize("bundled", REFUSED_IDS)
+def test_the_bundled_plugins_id_is_adopted_only_as_a_canonical_uuid(make_world, caplog, bundled):
+    world = make_world()
+    world.settings.bundled["unique_id"] = bundled
+    caplog.set_level("INFO")
+    world.save(enabled=True)
+    generated = world.settings.unique_id()
+    assert generated != bundled and str(uuid.UUID(generated)) == generated
+    assert uuid.UUID(generated).version == 4
+    lines = [r.getMessage() for r in caplog.records if "bundled plugin's instance id" in r.getMessage()]
+    assert len(lines) == 1 and bundled.strip() not in lines[0]
+
+
+@pytest.mark.parametrize("refused", REFUSED_IDS)
+def test_an_id_refused_through_the_api_keeps_the_one_in_force(world, refused):
+    world.save(unique_id=refused)
+    assert world.settings.unique_id() == BUNDLED_ID
+    assert world.runtime.status()["settings_errors"] == [f"plugins.tracking_queued.unique_id: {ID_RULE}"]
+
+
+@pytest.mark.parametrize("refused", ["0123456789abcdef", "0123456789abcdef0123456789abcdef"])
+def test_records_made_under_a_refused_id_go_out_under_the_valid_one(make_world, refused):
+    # config.yaml holds an id an older version accepted: a configuration error, nothing is
+    # sent under it, and what is queued goes out once a valid id is in force.
+    world = make_world(unique_id=refused)
+    sent: list[tuple[str, str]] = []
+
+    def send(record: dict, template: str, unique_id: str) -> Delivered:
+        sent.append((record["event"], unique_id))
+        return Delivered(204)
+
+    world.delivery.send = send
+    world.save(enabled=True)
+    world.runtime.on_event(*PRINT_DONE)
+    worker = world.runtime.worker
+    worker.run_once()
+    assert worker.state == "config_error" and sent == []
+    assert world.runtime.status()["config_errors"] == [f"plugins.tracking_queued.unique_id: {ID_RULE}"]
+    assert world.pending() == ["startup", "print_done"]
+
+    valid = "fedcba98-0000-4000-8000-0123456789ab"
+    world.save(unique_id=valid)
+    while worker.run_once() == 0:
+        pass
+    assert sent == [("startup", valid), ("print_done", valid)] and world.pending() == []
 
 
 def test_apply_without_a_save(world):
