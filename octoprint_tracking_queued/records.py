@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import unicodedata
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Optional
@@ -25,6 +26,13 @@ LIST_LIMIT = 4096
 LONG_PARAMS = {"plugins", "achievements"}
 # Scrubbing may shorten a text (a long URL becomes "<url>"), so it looks a little further.
 SCRUB_LIMIT = 4 * TEXT_LIMIT
+# How much of an outside text is read at all: removing invisible characters and scrubbing
+# cost time per character, and a firmware can send a megabyte on the event thread.
+READ_LIMIT = 4 * SCRUB_LIMIT
+# Unicode control (Cc) and format (Cf) characters: bidi overrides and isolates, zero-width
+# spaces and joiners, soft hyphens, tags, escape sequences. They can make one text look like
+# another in the inspector and on the tracking server, and hide a word from the scrubbers.
+HIDDEN_CATEGORIES = ("Cc", "Cf")
 
 # How long a repeated identical communication error counts as the same one
 # (OctoPrint 1.11 fires one serial error twice as `Error`).
@@ -122,12 +130,23 @@ def tracked_events(switches: Mapping[str, Any]) -> frozenset[str]:
     )
 
 
+def visible(text: str) -> str:
+    """`text` without control and format characters; a line break or tab becomes a space,
+    so the words on either side stay apart."""
+    if text.isprintable():  # none of them: the common case costs one pass in C
+        return text
+    return "".join(
+        (" " if char.isspace() else "") if unicodedata.category(char) in HIDDEN_CATEGORIES else char for char in text
+    )
+
+
 def scrub(text: str, private_words: Iterable[str] = ()) -> str:
-    """Removes URLs, e-mail and IP addresses, file paths, tokens and `private_words`."""
+    """Removes invisible characters, URLs, e-mail and IP addresses, file paths, tokens and `private_words`."""
     # The patterns backtrack quadratically on long runs of word characters (1 MB of
     # firmware noise took most of an hour on the event thread); only what can still
-    # end up in the TEXT_LIMIT characters we send is scrubbed.
-    text = text[:SCRUB_LIMIT]
+    # end up in the TEXT_LIMIT characters we send is scrubbed. Invisible characters go
+    # first: "alice\u200b@example.com" must not slip past the e-mail pattern.
+    text = visible(text[:READ_LIMIT])[:SCRUB_LIMIT]
     for pattern, replacement in _SCRUBBERS:
         text = pattern.sub(replacement, text)
     for word in private_words:
@@ -148,10 +167,11 @@ def _scalar(name: str, value: Any) -> Any:
         value = value.decode("utf-8", errors="replace")
     if not isinstance(value, str):
         return None
-    # Lone surrogates (a non-UTF-8 file or port name decoded by the OS) cannot be URL-encoded;
-    # such a record would fail to send forever and hold up the queue behind it.
-    value = value.encode("utf-8", "replace").decode("utf-8").replace("\x00", "")
     limit = LIST_LIMIT if name in LONG_PARAMS else TEXT_LIMIT
+    # Lone surrogates (a non-UTF-8 file or port name decoded by the OS) cannot be URL-encoded;
+    # such a record would fail to send forever and hold up the queue behind it. Every text
+    # parameter, whichever way it came in, loses its invisible characters.
+    value = visible(value[: 4 * limit].encode("utf-8", "replace").decode("utf-8"))
     return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
@@ -172,11 +192,15 @@ def make_record(event: str, params: Mapping[str, Any], ctx: Context, post: bool 
     }
 
 
-def _text(payload: Mapping[str, Any], key: str) -> Optional[str]:
+def _text(payload: Mapping[str, Any], key: str, raw: bool = False) -> Optional[str]:
+    """A text from outside, without invisible characters (so "unknown" and "missing" apply to
+    a text of nothing else); `raw`: as given, for what is hashed rather than sent."""
     value = payload.get(key)
     if isinstance(value, bytes):
         value = value.decode("utf-8", errors="replace")
-    return value if isinstance(value, str) else None
+    if not isinstance(value, str):
+        return None
+    return value if raw else visible(value[:READ_LIMIT])
 
 
 def _elapsed(payload: Mapping[str, Any]) -> Optional[int]:
@@ -223,7 +247,7 @@ NO_PATH = "n/a"
 def print_job(event: str, payload: Mapping[str, Any], ctx: Context, octoprint_2: bool = False) -> Optional[Record]:
     if not ctx.on("printjob"):
         return None
-    path = _text(payload, "path")
+    path = _text(payload, "path", raw=True)  # hashed as the bundled plugin hashes it
     if path is None and octoprint_2 and "path" not in payload:
         path = NO_PATH
     if not path:
