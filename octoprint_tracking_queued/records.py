@@ -212,16 +212,22 @@ def _elapsed(payload: Mapping[str, Any]) -> Optional[int]:
 
 
 def _throttle_params(throttle: Optional[Mapping[str, Any]]) -> dict[str, Any]:
-    """Throttle state attached to print and error records, only when there was an issue."""
+    """Throttle state attached to print and error records, only when there was an issue.
+
+    The state comes from a checked event, pi_support's helper or vcgencmd; one with a value
+    of the wrong type (a mask that is text) is attached to nothing."""
     if not isinstance(throttle, Mapping):
         return {}
-    if not (throttle.get("current_issue") or throttle.get("past_issue")):
+    mask, now, past = (throttle.get(key) for key in ("raw_value", "current_issue", "past_issue"))
+    if not (_is_whole(mask) and isinstance(now, bool) and isinstance(past, bool)):
         return {}
-    return {
-        "throttled_now": bool(throttle.get("current_issue")),
-        "throttled_past": bool(throttle.get("past_issue")),
-        "throttled_mask": throttle.get("raw_value"),
-    }
+    if not (now or past):
+        return {}
+    return {"throttled_now": now, "throttled_past": past, "throttled_mask": mask}
+
+
+def _is_whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _file_hash(path: str, unique_id: str) -> str:
@@ -320,31 +326,47 @@ def update(event: str, payload: Mapping[str, Any], ctx: Context) -> Optional[Rec
     return make_record(UPDATE_EVENTS[event], params, ctx)
 
 
+THROTTLE_FLAGS = (
+    "current_issue",
+    "past_issue",
+    "current_undervoltage",
+    "past_undervoltage",
+    "current_overheat",
+    "past_overheat",
+)
+
+
+def throttle_state(payload: Any) -> dict[str, Any]:
+    """pi_support's throttle state, checked as it sends it: the bit mask a whole number (-1
+    before its first reading), the six flags true or false. BadPayload otherwise: the
+    logstash of the tracking server turns `throttled_mask` into an integer."""
+    if not isinstance(payload, Mapping):
+        raise BadPayload(f"throttle state is a {type(payload).__name__}, not an object")
+    missing = [key for key in ("raw_value", *THROTTLE_FLAGS) if key not in payload]
+    if missing:
+        raise BadPayload(f"throttle state without {', '.join(missing)}")
+    if not _is_whole(payload["raw_value"]):
+        raise BadPayload(f"throttle state with a raw_value of type {type(payload['raw_value']).__name__}")
+    wrong = [key for key in THROTTLE_FLAGS if not isinstance(payload[key], bool)]
+    if wrong:
+        raise BadPayload(f"throttle state with {', '.join(wrong)} not true or false")
+    return {"raw_value": payload["raw_value"], **{key: payload[key] for key in THROTTLE_FLAGS}}
+
+
 def throttle_change(payload: Mapping[str, Any], ctx: Context) -> Optional[Record]:
     if not ctx.on("throttled"):
         return None
-    keys = (
-        "current_issue",
-        "past_issue",
-        "raw_value",
-        "current_undervoltage",
-        "past_undervoltage",
-        "current_overheat",
-        "past_overheat",
-    )
-    missing = [key for key in keys if key not in payload]
-    if missing:
-        raise BadPayload(f"throttle state without {', '.join(missing)}")
+    state = throttle_state(payload)
     params = {
-        "throttled_now": bool(payload["current_issue"]),
-        "throttled_past": bool(payload["past_issue"]),
-        "throttled_mask": payload["raw_value"],
-        "throttled_voltage_now": bool(payload["current_undervoltage"]),
-        "throttled_voltage_past": bool(payload["past_undervoltage"]),
-        "throttled_overheat_now": bool(payload["current_overheat"]),
-        "throttled_overheat_past": bool(payload["past_overheat"]),
+        "throttled_now": state["current_issue"],
+        "throttled_past": state["past_issue"],
+        "throttled_mask": state["raw_value"],
+        "throttled_voltage_now": state["current_undervoltage"],
+        "throttled_voltage_past": state["past_undervoltage"],
+        "throttled_overheat_now": state["current_overheat"],
+        "throttled_overheat_past": state["past_overheat"],
     }
-    event = "system_throttled" if payload["current_issue"] else "system_unthrottled"
+    event = "system_throttled" if state["current_issue"] else "system_unthrottled"
     return make_record(event, params, ctx)
 
 

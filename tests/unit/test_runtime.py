@@ -410,6 +410,38 @@ def test_throttle_state_is_kept_even_with_its_switch_off(world):
     assert done["params"]["throttled_now"] is True
 
 
+THROTTLE_STATE = {
+    "current_issue": True,
+    "past_issue": True,
+    "raw_value": 0x50005,
+    "current_undervoltage": True,
+    "past_undervoltage": True,
+    "current_overheat": False,
+    "past_overheat": False,
+}
+
+
+@pytest.mark.parametrize("switch", [True, False])
+def test_a_throttle_state_of_the_wrong_type_is_skipped_with_a_log_line(world, caplog, switch):
+    world.save(events={"throttled": switch})
+    caplog.set_level("INFO")
+    world.runtime.on_event("plugin_pi_support_throttle_state", dict(THROTTLE_STATE, raw_value="327685"))
+    assert [r.getMessage() for r in caplog.records] == [
+        "Skipped a tracking event: throttle state with a raw_value of type str"
+    ]
+    world.runtime.on_event(*PRINT_DONE)
+    world.runtime.on_event("Error", {"reason": "firmware", "error": "boom"})
+    assert world.pending() == ["startup", "print_done", "commerror_firmware"]  # no throttle record
+    for record in world.runtime.queue.page("pending", 1, 2):
+        assert not [name for name in record["params"] if name.startswith("throttled")], record
+
+    # A good state before it stays the one attached: the bad one replaces nothing.
+    world.runtime.on_event("plugin_pi_support_throttle_state", THROTTLE_STATE)
+    world.runtime.on_event("plugin_pi_support_throttle_state", dict(THROTTLE_STATE, raw_value="1"))
+    world.runtime.on_event(*PRINT_DONE)
+    assert world.runtime.queue.page("pending", 0, 200)[-1]["params"]["throttled_mask"] == 0x50005
+
+
 def test_connectivity_change_wakes_the_worker_even_when_disabled(make_world):
     world = make_world(enabled=False)
     world.runtime.on_event("ConnectivityChanged", {"old": False, "new": True})
