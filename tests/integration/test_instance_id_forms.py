@@ -10,8 +10,8 @@ import uuid
 import pytest
 
 from tests.harness.api import PLUGINS, active, install_plugins, status, wait_status
+from tests.harness.ids import ID_RULE, REFUSED_IDS
 from tests.harness.server import PLUGIN_ID, OctoPrintServer
-from tests.unit.test_config import ID_RULE, REFUSED_IDS
 
 pytestmark = pytest.mark.integration
 

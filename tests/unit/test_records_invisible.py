@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import json
 import unicodedata
+from pathlib import Path
 from typing import Any, Callable
 
 import pytest
 
 from octoprint_tracking_queued import records
 from octoprint_tracking_queued.config import EVENT_SWITCHES
-from tests.unit.test_records_parity import captured
 
+PAYLOADS = Path(__file__).resolve().parent / "payloads"
 UID = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
 INSTALL_PLUGIN = "plugin_pluginmanager_install_plugin"
 UPDATE_FAILED = "plugin_softwareupdate_update_failed"
@@ -110,6 +111,11 @@ CHANNELS: list[tuple[str, Callable[[str], dict], str]] = [
     ("plugin list (pong)", lambda t: records.pong({}, [(t, "1")], None, ctx()), "plugins"),
 ]
 CHANNEL_IDS = [name for name, _, _ in CHANNELS]
+
+
+def captured(version: str) -> list:
+    """The payloads a real server of that version delivered (see test_records_parity.py)."""
+    return json.loads((PAYLOADS / f"{version}.json").read_text(encoding="utf-8"))["events"]
 
 
 def hidden_in(value: Any) -> list[str]:

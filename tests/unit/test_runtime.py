@@ -17,7 +17,7 @@ from octoprint_tracking_queued.delivery import Delivered
 from octoprint_tracking_queued.lock import QueueLock
 from octoprint_tracking_queued.records import FIRMWARE_TIMEOUT
 from octoprint_tracking_queued.runtime import PUSH_INTERVAL, THROTTLE_REFRESH, Host, OneShots, Runtime
-from tests.unit.test_config import ID_RULE, REFUSED_IDS
+from tests.harness.ids import ID_RULE, REFUSED_IDS
 
 SERVER = "http://127.0.0.1:9/track/{id}/{event}/"
 BUNDLED_ID = "0123abcd-0000-4000-8000-0123456789ab"
