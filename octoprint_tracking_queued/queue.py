@@ -35,6 +35,7 @@ import persistqueue
 import persistqueue.serializers.json
 from persistqueue.sqlackqueue import AckStatus
 
+from . import files
 from .clock import STEP, Boot, Clocks, event_time
 
 DB_FILE = "queue.db"
@@ -289,6 +290,7 @@ class TrackingQueue:
                     _keep_counts(conn, _table_counts(conn))
                 # Also the proof that the file is writable, even when nothing needed migrating.
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            files.tighten(self.folder)  # owner only: the new file, its WAL and shm, moved-aside files
         except sqlite3.DatabaseError as error:
             raise QueueUnusable(str(error)) from error
 
