@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, FrozenSet, Mapping, NamedTuple, Optional
 from flask_babel import LazyString
 from flask_babel import lazy_gettext as _
 
-from . import records
+from . import records, texts
 from .records import Context, Record
 
 # What a record is worth when the queue is full: a page load or a heartbeat says little that
@@ -75,7 +75,7 @@ class RecordMaker:
         if not self.awaiting_firmware:
             return None
         self.awaiting_firmware = False
-        firmware = records.text(payload, "name") or "unknown"
+        firmware = texts.text(payload, "name") or "unknown"
         return records.printer_connected(self.connection or {}, firmware, ctx, self.octoprint_2)
 
     def _commerror(self, event: str, payload: Mapping[str, Any], ctx: Context) -> Optional[Record]:

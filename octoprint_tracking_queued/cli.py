@@ -14,13 +14,13 @@ import os
 import sqlite3
 import time
 from dataclasses import dataclass
-from typing import Any, Iterator, Optional
+from typing import IO, Any, Iterator, Optional
 
 import click
 from flask_babel import gettext
 from octoprint.util.version import get_octoprint_version_string
 
-from . import config, policy
+from . import config, files, policy
 from .delivery import Delivered, Delivery, Rejected, with_sent_params
 from .lock import QueueLock
 from .store import QueueMissing, View, Writer, open_queue
@@ -277,17 +277,19 @@ def commands(cli_group: Any, pass_octoprint_ctx: Any, *args: Any, **kwargs: Any)
         )
 
     @click.command("export")
-    @click.argument("file", type=click.File("w", encoding="utf-8"))
-    def export_command(file) -> None:
+    @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
+    def export_command(file: str) -> None:
         """Write every queued record (pending and failed) as JSON lines to FILE ('-' for stdout)."""
         count = 0
-        with _reading(store()) as reader:
-            if reader is not None:
-                for record in with_sent_params(reader.iter_records("all")):
-                    file.write(json.dumps(record, sort_keys=True) + "\n")
-                    count += 1
-        if file.name != "<stdout>":
-            click.echo(gettext("Exported %(count)d records to %(file)s.", count=count, file=file.name))
+        # A file of every record is as private as the queue: created 0600 whatever the umask.
+        with contextlib.nullcontext(click.get_text_stream("stdout")) if file == "-" else _private(file) as out:
+            with _reading(store()) as reader:
+                if reader is not None:
+                    for record in with_sent_params(reader.iter_records("all")):
+                        out.write(json.dumps(record, sort_keys=True) + "\n")
+                        count += 1
+        if file != "-":
+            click.echo(gettext("Exported %(count)d records to %(file)s.", count=count, file=file))
 
     @click.command("flush")
     def flush_command() -> None:
@@ -320,6 +322,14 @@ def commands(cli_group: Any, pass_octoprint_ctx: Any, *args: Any, **kwargs: Any)
         click.echo(gettext("Removed %(count)d %(scope)s records.", count=removed, scope=_scope_text(scope)))
 
     return [status_command, list_command, export_command, flush_command, clear_command]
+
+
+def _private(path: str) -> IO[str]:
+    try:
+        return files.open_private(path)
+    except OSError as error:
+        # click's own message, as click.File would have said it
+        raise click.FileError(path, hint=error.strerror or str(error)) from error
 
 
 def _scope_text(scope: str) -> str:

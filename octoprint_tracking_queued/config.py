@@ -110,17 +110,18 @@ def validate_server(value: Any) -> str:
     return value
 
 
-_UNIQUE_ID = re.compile(r"[0-9a-f]+(?:-[0-9a-f]+)*")
+# The canonical form of a UUID, as OctoPrint's bundled plugin generates it (str(uuid.uuid4())).
+# nginx on tracking.octoprint.org answers 204 to any lowercase hex with dashes, but its
+# logstash counts a request only when the grok `%{UUID}` finds 8-4-4-4-12 hex digits
+# between `/track/` and the next `/`: any other id is stored there without instance or event.
+_UNIQUE_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def validate_unique_id(value: Any) -> str:
-    # The public tracking server takes only lowercase hex digits and dashes in the path
-    # (a UUID4 as generated); anything else would be refused there, for ever.
-    if not isinstance(value, str) or not 8 <= len(value.strip()) <= 64:
-        raise SettingError("unique_id", "must be a text of 8 to 64 characters")
-    value = value.strip()
-    if not _UNIQUE_ID.fullmatch(value):
-        raise SettingError("unique_id", "may contain only lowercase hexadecimal digits and dashes, like a UUID")
+    """The instance id if it is a canonical lowercase UUID, exactly as given (no trimming:
+    the id in config.yaml is the one that is sent)."""
+    if not isinstance(value, str) or not _UNIQUE_ID.fullmatch(value):
+        raise SettingError("unique_id", "must be a UUID in canonical form (8-4-4-4-12 lowercase hexadecimal digits)")
     return value
 
 

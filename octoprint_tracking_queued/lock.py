@@ -11,6 +11,8 @@ import fcntl
 import os
 from typing import Optional
 
+from . import files
+
 LOCK_FILE = "queue.lock"
 
 
@@ -29,10 +31,12 @@ class QueueLock:
         """Takes the lock if it is free; True when this object holds it (also when it already did)."""
         if self._fd is not None:
             return True
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        # The first thing of ours in the data folder (OctoPrint made it 0755, or nobody yet):
+        # owner only from here on; the queue tightens its files when it opens them.
+        files.private_dir(os.path.dirname(self.path))
         # os.open's descriptors are not inherited by child processes (PEP 446), so a
         # helper process the server starts cannot keep the lock alive after the server.
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, files.FILE_MODE)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

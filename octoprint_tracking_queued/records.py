@@ -11,21 +11,14 @@ catalogue.py's table.
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
+
+from .texts import scalar, scrub, text
 
 Record = dict  # JSON object: id, event, params, post, created, attempts, last_error
-
-# Longest text we send; a firmware that spams kilobytes of error text must not fill the queue.
-TEXT_LIMIT = 200
-# Lists of plugins/achievements are long by nature.
-LIST_LIMIT = 4096
-LONG_PARAMS = {"plugins", "achievements"}
-# Scrubbing may shorten a text (a long URL becomes "<url>"), so it looks a little further.
-SCRUB_LIMIT = 4 * TEXT_LIMIT
 
 # How long a repeated identical communication error counts as the same one
 # (OctoPrint 1.11 fires one serial error twice as `Error`).
@@ -58,22 +51,6 @@ FIRMWARE_DATA = "FirmwareData"
 ERROR = "Error"
 SLICING_STARTED = "SlicingStarted"
 
-_SCRUBBERS = (
-    (re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://\S+"), "<url>"),
-    (re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"), "<email>"),
-    (re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b"), "<ip>"),
-    # IPv6: needs "::" or four colons, so times like 12:30:45 stay.
-    (
-        re.compile(
-            r"(?<![\w:])(?=[0-9a-fA-F:]*::|(?:[0-9a-fA-F]{0,4}:){4})[0-9a-fA-F]{0,4}(?::[0-9a-fA-F]{0,4}){2,7}(?![\w:])"
-        ),
-        "<ip>",
-    ),
-    (re.compile(r"(?<![\w.:/<])(?:[A-Za-z]:\\|~?/)[A-Za-z_.~-][^\s'\"]*"), "<path>"),
-    # API keys and other secrets: long runs of letters and digits mixed (an error text
-    # that quotes a request or a config line can carry one).
-    (re.compile(r"(?<![\w-])(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[\w-]{24,}(?![\w-])"), "<token>"),
-)
 _SIMPLE_PORT = re.compile(r"VIRTUAL|AUTO|/dev/tty[A-Za-z]+\d*|/dev/rfcomm\d+|COM\d+")
 
 
@@ -102,43 +79,10 @@ def switch_on(switches: Mapping[str, Any], switch: str) -> bool:
     return bool(switches.get(switch, True))
 
 
-def scrub(text: str, private_words: Iterable[str] = ()) -> str:
-    """Removes URLs, e-mail and IP addresses, file paths, tokens and `private_words`."""
-    # The patterns backtrack quadratically on long runs of word characters (1 MB of
-    # firmware noise took most of an hour on the event thread); only what can still
-    # end up in the TEXT_LIMIT characters we send is scrubbed.
-    text = text[:SCRUB_LIMIT]
-    for pattern, replacement in _SCRUBBERS:
-        text = pattern.sub(replacement, text)
-    for word in private_words:
-        if len(word) >= 3:
-            text = re.sub(rf"(?<!\w){re.escape(word)}(?!\w)", "<user>", text, flags=re.IGNORECASE)
-    return text
-
-
-def _scalar(name: str, value: Any) -> Any:
-    """A JSON- and URL-safe parameter value, or None to leave the parameter out."""
-    if value is None or isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", errors="replace")
-    if not isinstance(value, str):
-        return None
-    # Lone surrogates (a non-UTF-8 file or port name decoded by the OS) cannot be URL-encoded;
-    # such a record would fail to send forever and hold up the queue behind it.
-    value = value.encode("utf-8", "replace").decode("utf-8").replace("\x00", "")
-    limit = LIST_LIMIT if name in LONG_PARAMS else TEXT_LIMIT
-    return value if len(value) <= limit else value[: limit - 1] + "…"
-
-
 def make_record(event: str, params: Mapping[str, Any], ctx: Context, post: bool = False) -> Record:
     clean = {}
     for name, value in params.items():
-        value = _scalar(name, value)
+        value = scalar(name, value)
         if value is not None:
             clean[name] = value
     return {
@@ -152,13 +96,6 @@ def make_record(event: str, params: Mapping[str, Any], ctx: Context, post: bool 
     }
 
 
-def text(payload: Mapping[str, Any], key: str) -> Optional[str]:
-    value = payload.get(key)
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", errors="replace")
-    return value if isinstance(value, str) else None
-
-
 def _elapsed(payload: Mapping[str, Any]) -> Optional[int]:
     try:
         value = int(float(payload.get("time") or 0))
@@ -168,16 +105,22 @@ def _elapsed(payload: Mapping[str, Any]) -> Optional[int]:
 
 
 def _throttle_params(throttle: Optional[Mapping[str, Any]]) -> dict[str, Any]:
-    """Throttle state attached to print and error records, only when there was an issue."""
+    """Throttle state attached to print and error records, only when there was an issue.
+
+    The state comes from a checked event, pi_support's helper or vcgencmd; one with a value
+    of the wrong type (a mask that is text) is attached to nothing."""
     if not isinstance(throttle, Mapping):
         return {}
-    if not (throttle.get("current_issue") or throttle.get("past_issue")):
+    mask, now, past = (throttle.get(key) for key in ("raw_value", "current_issue", "past_issue"))
+    if not (_is_whole(mask) and isinstance(now, bool) and isinstance(past, bool)):
         return {}
-    return {
-        "throttled_now": bool(throttle.get("current_issue")),
-        "throttled_past": bool(throttle.get("past_issue")),
-        "throttled_mask": throttle.get("raw_value"),
-    }
+    if not (now or past):
+        return {}
+    return {"throttled_now": now, "throttled_past": past, "throttled_mask": mask}
+
+
+def _is_whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _file_hash(path: str, unique_id: str) -> str:
@@ -203,7 +146,7 @@ NO_PATH = "n/a"
 def print_job(event: str, payload: Mapping[str, Any], ctx: Context, octoprint_2: bool = False) -> Optional[Record]:
     if not ctx.on("printjob"):
         return None
-    path = text(payload, "path")
+    path = text(payload, "path", raw=True)  # hashed as the bundled plugin hashes it
     if path is None and octoprint_2 and "path" not in payload:
         path = NO_PATH
     if not path:
@@ -276,31 +219,47 @@ def update(event: str, payload: Mapping[str, Any], ctx: Context) -> Optional[Rec
     return make_record(UPDATE_EVENTS[event], params, ctx)
 
 
+THROTTLE_FLAGS = (
+    "current_issue",
+    "past_issue",
+    "current_undervoltage",
+    "past_undervoltage",
+    "current_overheat",
+    "past_overheat",
+)
+
+
+def throttle_state(payload: Any) -> dict[str, Any]:
+    """pi_support's throttle state, checked as it sends it: the bit mask a whole number (-1
+    before its first reading), the six flags true or false. BadPayload otherwise: the
+    logstash of the tracking server turns `throttled_mask` into an integer."""
+    if not isinstance(payload, Mapping):
+        raise BadPayload(f"throttle state is a {type(payload).__name__}, not an object")
+    missing = [key for key in ("raw_value", *THROTTLE_FLAGS) if key not in payload]
+    if missing:
+        raise BadPayload(f"throttle state without {', '.join(missing)}")
+    if not _is_whole(payload["raw_value"]):
+        raise BadPayload(f"throttle state with a raw_value of type {type(payload['raw_value']).__name__}")
+    wrong = [key for key in THROTTLE_FLAGS if not isinstance(payload[key], bool)]
+    if wrong:
+        raise BadPayload(f"throttle state with {', '.join(wrong)} not true or false")
+    return {"raw_value": payload["raw_value"], **{key: payload[key] for key in THROTTLE_FLAGS}}
+
+
 def throttle_change(payload: Mapping[str, Any], ctx: Context) -> Optional[Record]:
     if not ctx.on("throttled"):
         return None
-    keys = (
-        "current_issue",
-        "past_issue",
-        "raw_value",
-        "current_undervoltage",
-        "past_undervoltage",
-        "current_overheat",
-        "past_overheat",
-    )
-    missing = [key for key in keys if key not in payload]
-    if missing:
-        raise BadPayload(f"throttle state without {', '.join(missing)}")
+    state = throttle_state(payload)
     params = {
-        "throttled_now": bool(payload["current_issue"]),
-        "throttled_past": bool(payload["past_issue"]),
-        "throttled_mask": payload["raw_value"],
-        "throttled_voltage_now": bool(payload["current_undervoltage"]),
-        "throttled_voltage_past": bool(payload["past_undervoltage"]),
-        "throttled_overheat_now": bool(payload["current_overheat"]),
-        "throttled_overheat_past": bool(payload["past_overheat"]),
+        "throttled_now": state["current_issue"],
+        "throttled_past": state["past_issue"],
+        "throttled_mask": state["raw_value"],
+        "throttled_voltage_now": state["current_undervoltage"],
+        "throttled_voltage_past": state["past_undervoltage"],
+        "throttled_overheat_now": state["current_overheat"],
+        "throttled_overheat_past": state["past_overheat"],
     }
-    event = "system_throttled" if payload["current_issue"] else "system_unthrottled"
+    event = "system_throttled" if state["current_issue"] else "system_unthrottled"
     return make_record(event, params, ctx)
 
 

@@ -141,8 +141,14 @@ class Tracker:
 
     def on_event(self, event: str, payload: Any) -> None:
         """A tracked event: its record is committed before this returns."""
-        if event == records.THROTTLE_EVENT and isinstance(payload, dict):
-            self._throttle.update(payload)
+        if event == records.THROTTLE_EVENT:
+            try:
+                state = records.throttle_state(payload)
+            except records.BadPayload as error:
+                # Skipped whole: neither a record nor a state for later records to carry.
+                logger.warning("Skipped a tracking event: %s", error)
+                return
+            self._throttle.update(state)
         if event not in self._tracked_events:
             return  # the common case: no context built, nothing written
         self.track(lambda ctx: self._maker.from_event(event, payload, ctx))

@@ -11,6 +11,7 @@ import os
 import sqlite3
 from typing import Callable, Optional, Tuple
 
+from .. import files
 from . import ledger, schema
 from .boots import Boots
 from .file import DB_FILE, QueueFile, QueueUnusable, check_schema, inspect, move_aside
@@ -29,6 +30,7 @@ def open_file(folder: str, boots: Boots, traits: Traits, problem: Optional[Excep
             inspect(os.path.join(folder, DB_FILE))
             qf = QueueFile.connect(folder)
             prepare(qf.putter, boots, traits)
+            files.tighten(folder)  # owner only: the file, its WAL and shm, moved-aside files
             return qf, None
         except (sqlite3.DatabaseError, QueueUnusable) as error:
             if qf is not None:
@@ -38,6 +40,7 @@ def open_file(folder: str, boots: Boots, traits: Traits, problem: Optional[Excep
         moved = move_aside(folder)
         qf = QueueFile.connect(folder)
         prepare(qf.putter, boots, traits)
+        files.tighten(folder)
         recovered = (
             f"The queue database was unusable ({problem}); it was moved to {moved} and a new, empty queue was started."
         )

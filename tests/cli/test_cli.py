@@ -172,12 +172,29 @@ def test_list_rejects_bad_limit(basedir):
 def test_export_writes_json_lines(basedir, tmp_path):
     basedir.fill(pending=2, failed=1)
     target = tmp_path / "export.jsonl"
-    result = basedir.run("tracking_queued:export", str(target))
+    target.write_text("an earlier export, readable by everyone\n" * 100)
+    target.chmod(0o644)
+    umask = os.umask(0o022)  # the usual one; the command inherits it
+    try:
+        result = basedir.run("tracking_queued:export", str(target))
+    finally:
+        os.umask(umask)
     assert result.returncode == 0, result.stderr
     assert "Exported 3 records" in result.stdout
+    # Every record in one file: as private as the queue (issue 18).
+    assert target.stat().st_mode & 0o777 == 0o600
     lines = [json.loads(line) for line in target.read_text().splitlines()]
     assert [(r["id"], r["status"]) for r in lines] == [("f0", "failed"), ("id0", "pending"), ("id1", "pending")]
     assert lines[1]["sent"] == {"n": 0, "event_id": "id0", "event_time": CREATED}
+
+
+def test_export_to_stdout(basedir):
+    basedir.fill(pending=2)
+    result = basedir.run("tracking_queued:export", "-")
+    assert result.returncode == 0, result.stderr
+    # OctoPrint's CLI says "Initializing settings & plugin subsystem..." on stdout first.
+    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
+    assert [json.loads(line)["id"] for line in lines] == ["id0", "id1"]
 
 
 def test_read_only_commands_work_while_server_holds_lock(basedir):

@@ -239,10 +239,12 @@ def public_dir():
 def test_read_only_file_is_moved_aside(public_dir):
     folder = public_dir / "data"
     folder.mkdir()
-    os.chmod(folder, 0o777)  # the folder is writable, the file is not (owned by root, 0444)
     q = open_queue(str(folder))
     q.put(rec(1))
     q.close()
+    # The folder is writable, the file is not (owned by root, 0444); set after the queue
+    # made its folder owner only.
+    os.chmod(folder, 0o777)
     for name in os.listdir(folder):
         os.chmod(folder / name, 0o444)
     result = run_without_root(folder)

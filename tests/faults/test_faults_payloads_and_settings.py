@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from octoprint_tracking_queued import catalogue, config, records
+from octoprint_tracking_queued import catalogue, config, records, texts
 from octoprint_tracking_queued.delivery import Delivered, Delivery
 from octoprint_tracking_queued.store import open_queue
 from tests.harness.faultserver import FaultServer
@@ -103,7 +103,7 @@ def test_every_hostile_payload_becomes_a_sendable_record_or_a_bad_payload(tmp_pa
             for value in record["params"].values():
                 assert isinstance(value, (str, int, float, bool))
                 if isinstance(value, str):
-                    assert len(value) <= records.LIST_LIMIT
+                    assert len(value) <= texts.LIST_LIMIT
                     value.encode("utf-8")  # no lone surrogates left
             assert queue.put(record), record["event"]
             entry = queue.next()
@@ -185,15 +185,15 @@ def test_scrubbing_a_megabyte_of_firmware_noise_is_quick():
         {"reason": "spam", "error": "x" * 1_000_000 + " 10.0.0.1"}, records.Context(UID, {}, 1.0)
     )
     assert time.monotonic() - started < 0.5
-    assert len(record["params"]["commerror_text"]) == records.TEXT_LIMIT
+    assert len(record["params"]["commerror_text"]) == texts.TEXT_LIMIT
 
 
 def test_api_keys_in_free_texts_are_scrubbed():
     """Found by this suite: an error text quoting an API key sent the key."""
     text = "request with X-Api-Key: TqUserKey-1b3d5f7a9c0e2a4c6e8a0c2e4a6c8e0a failed at 12:30:45"
-    assert records.scrub(text) == "request with X-Api-Key: <token> failed at 12:30:45"
+    assert texts.scrub(text) == "request with X-Api-Key: <token> failed at 12:30:45"
     assert (
-        records.scrub("Printer halted. kill() called! M112 T0 E1234567")
+        texts.scrub("Printer halted. kill() called! M112 T0 E1234567")
         == "Printer halted. kill() called! M112 T0 E1234567"
     )
 

@@ -1,6 +1,9 @@
+import uuid
+
 import pytest
 
 from octoprint_tracking_queued import config
+from tests.harness.ids import CANONICAL_IDS, ID_RULE, REFUSED_IDS
 
 
 @pytest.mark.parametrize(
@@ -22,11 +25,9 @@ from octoprint_tracking_queued import config
         ({"queue": {"max_records": 1}}, ["queue.max_records: must be between 10 and 1000000, got 1"]),
         ({"retry": {"initial_delay": float("nan")}}, ["retry.initial_delay: must be between 0.01 and 86400 seconds"]),
         ({"enabled": "true"}, ["enabled: must be true or false, got 'true'"]),
-        ({"unique_id": "x"}, ["unique_id: must be a text of 8 to 64 characters"]),
-        (
-            {"unique_id": "../../etc/passwd"},
-            ["unique_id: may contain only lowercase hexadecimal digits and dashes, like a UUID"],
-        ),
+        ({"unique_id": "x"}, [f"unique_id: {ID_RULE}"]),
+        ({"unique_id": "../../etc/passwd"}, [f"unique_id: {ID_RULE}"]),
+        ({"unique_id": 12345678}, [f"unique_id: {ID_RULE}"]),
         ({"bogus": 1}, ["bogus: unknown setting"]),
     ],
 )
@@ -109,20 +110,22 @@ def test_server_ping_and_pong_only_from_config_yaml():
     )
 
 
-@pytest.mark.parametrize(
-    "value, ok",
-    [
-        ("6f1c9a3e-2b7d-4c1a-9e8f-0a1b2c3d4e5f", True),  # a UUID4 as generated
-        ("0123456789abcdef", True),
-        ("6F1C9A3E-2B7D-4C1A-9E8F-0A1B2C3D4E5F", False),  # the server takes lowercase only
-        ("my-printer-01", False),
-        ("abc--def01", False),
-        ("-abcdef012", False),
-    ],
-)
-def test_unique_id_is_in_the_tracking_servers_form(value, ok):
-    if ok:
-        assert config.validate_unique_id(value) == value
-    else:
-        with pytest.raises(config.SettingError):
-            config.validate_unique_id(value)
+@pytest.mark.parametrize("value", CANONICAL_IDS + [str(uuid.uuid4())])
+def test_a_canonical_uuid_is_the_instance_id(value):
+    assert config.validate_unique_id(value) == value
+    clean, errors = config.clean_update({"unique_id": value}, from_api=True)
+    assert (clean, errors) == ({"unique_id": value}, [])
+
+
+@pytest.mark.parametrize("value", REFUSED_IDS)
+def test_any_other_id_is_refused_through_the_api(value):
+    clean, errors = config.clean_update({"unique_id": value, "enabled": True}, from_api=True)
+    assert clean == {"enabled": True}
+    assert errors == [f"plugins.tracking_queued.unique_id: {ID_RULE}"]
+
+
+@pytest.mark.parametrize("value", REFUSED_IDS)
+def test_any_other_id_in_config_yaml_is_a_configuration_error(value):
+    resolved, errors = config.resolve({"unique_id": value, "enabled": True})
+    assert resolved["unique_id"] is None
+    assert errors == [f"plugins.tracking_queued.unique_id: {ID_RULE}"]

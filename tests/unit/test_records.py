@@ -8,7 +8,7 @@ import hashlib
 
 import pytest
 
-from octoprint_tracking_queued import catalogue, records
+from octoprint_tracking_queued import catalogue, records, texts
 from octoprint_tracking_queued.config import EVENT_SWITCHES
 
 UID = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
@@ -247,6 +247,62 @@ def test_no_throttle_params_without_an_issue():
     assert "throttled_now" not in record["params"]
 
 
+FULL_THROTTLE = {
+    "current_issue": True,
+    "past_issue": True,
+    "raw_value": 0x50005,
+    "current_undervoltage": True,
+    "past_undervoltage": True,
+    "current_overheat": False,
+    "past_overheat": False,
+}
+
+
+@pytest.mark.parametrize(
+    "key, value, reason",
+    [
+        ("raw_value", "327685", "raw_value of type str"),
+        ("raw_value", "0x50005", "raw_value of type str"),
+        ("raw_value", 327685.0, "raw_value of type float"),
+        ("raw_value", True, "raw_value of type bool"),
+        ("raw_value", None, "raw_value of type NoneType"),
+        ("raw_value", [5], "raw_value of type list"),
+        ("current_issue", "yes", "current_issue not true or false"),
+        ("past_issue", 1, "past_issue not true or false"),
+        ("current_overheat", None, "current_overheat not true or false"),
+    ],
+)
+def test_a_throttle_state_of_the_wrong_type_is_refused(key, value, reason):
+    payload = dict(FULL_THROTTLE, **{key: value})
+    with pytest.raises(records.BadPayload, match=reason):
+        catalogue.RecordMaker().from_event(records.THROTTLE_EVENT, payload, ctx())
+    with pytest.raises(records.BadPayload, match=reason):
+        records.throttle_state(payload)
+
+
+def test_a_throttle_state_as_pi_support_sends_it_is_kept():
+    # pi_support's state before its first reading has the mask -1.
+    unknown = dict(FULL_THROTTLE, raw_value=-1, current_issue=False, past_issue=False)
+    assert records.throttle_state({**unknown, "extra": "x"}) == unknown
+    assert records.throttle_state(FULL_THROTTLE) == FULL_THROTTLE
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        dict(THROTTLED, raw_value="327685"),
+        dict(THROTTLED, raw_value=327685.0),
+        dict(THROTTLED, current_issue="yes"),
+        dict(THROTTLED, past_issue=1),
+        ["not", "a", "state"],
+    ],
+)
+def test_a_throttle_state_of_the_wrong_type_is_attached_to_nothing(state):
+    for event, payload in [("PrintDone", {"path": "a.gcode"}), ("Error", {"reason": "x", "error": "e"})]:
+        record = catalogue.RecordMaker().from_event(event, payload, ctx(throttle=state))
+        assert not [name for name in record["params"] if name.startswith("throttled")]
+
+
 def test_print_failed_leaves_error_text_out_when_commerror_off():
     switches = {name: name != "commerror" for name in EVENT_SWITCHES}
     record = catalogue.RecordMaker().from_event(
@@ -303,7 +359,7 @@ def test_doubled_commerror_is_recorded_once():
 def test_commerror_text_is_truncated():
     record = catalogue.RecordMaker().from_event("Error", {"reason": "firmware", "error": "x" * 5000}, ctx())
     text = record["params"]["commerror_text"]
-    assert len(text) == records.TEXT_LIMIT
+    assert len(text) == texts.TEXT_LIMIT
     assert text.endswith("…")
 
 
@@ -319,7 +375,7 @@ def test_commerror_text_is_truncated():
     ],
 )
 def test_texts_are_scrubbed_of_private_data(text, scrubbed):
-    assert records.scrub(text) == scrubbed
+    assert texts.scrub(text) == scrubbed
 
 
 @pytest.mark.parametrize(

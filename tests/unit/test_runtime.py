@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
+import uuid
 from typing import Any, Callable, Optional
 
 import pytest
@@ -19,6 +20,7 @@ from octoprint_tracking_queued.runtime import PUSH_INTERVAL, Host, Runtime
 from octoprint_tracking_queued.status import StatusBody, WorkerStatus
 from octoprint_tracking_queued.timers import OneShots
 from octoprint_tracking_queued.tracker import THROTTLE_REFRESH
+from tests.harness.ids import ID_RULE, REFUSED_IDS
 
 SERVER = "http://127.0.0.1:9/track/{id}/{event}/"
 BUNDLED_ID = "0123abcd-0000-4000-8000-0123456789ab"
@@ -321,6 +323,53 @@ def test_a_saved_instance_id_is_used_from_the_next_record_on(world):
     assert sent[1][2] != sent[2][2]
 
 
+@pytest.mark.parametrize("bundled", REFUSED_IDS)
+def test_the_bundled_plugins_id_is_adopted_only_as_a_canonical_uuid(make_world, caplog, bundled):
+    world = make_world()
+    world.settings.bundled["unique_id"] = bundled
+    caplog.set_level("INFO")
+    world.save(enabled=True)
+    generated = world.settings.unique_id()
+    assert generated != bundled and str(uuid.UUID(generated)) == generated
+    assert uuid.UUID(generated).version == 4
+    lines = [r.getMessage() for r in caplog.records if "bundled plugin's instance id" in r.getMessage()]
+    assert len(lines) == 1 and bundled.strip() not in lines[0]
+
+
+@pytest.mark.parametrize("refused", REFUSED_IDS)
+def test_an_id_refused_through_the_api_keeps_the_one_in_force(world, refused):
+    world.save(unique_id=refused)
+    assert world.settings.unique_id() == BUNDLED_ID
+    assert world.runtime.status()["settings_errors"] == [f"plugins.tracking_queued.unique_id: {ID_RULE}"]
+
+
+@pytest.mark.parametrize("refused", ["0123456789abcdef", "0123456789abcdef0123456789abcdef"])
+def test_records_made_under_a_refused_id_go_out_under_the_valid_one(make_world, refused):
+    # config.yaml holds an id an older version accepted: a configuration error, nothing is
+    # sent under it, and what is queued goes out once a valid id is in force.
+    world = make_world(unique_id=refused)
+    sent: list[tuple[str, str]] = []
+
+    def send(record: dict, template: str, unique_id: str) -> Delivered:
+        sent.append((record["event"], unique_id))
+        return Delivered(204)
+
+    world.delivery.send = send
+    world.save(enabled=True)
+    world.runtime.on_event(*PRINT_DONE)
+    worker = world.runtime.worker
+    worker.run_once()
+    assert worker.state == "config_error" and sent == []
+    assert world.runtime.status()["config_errors"] == [f"plugins.tracking_queued.unique_id: {ID_RULE}"]
+    assert world.pending() == ["startup", "print_done"]
+
+    valid = "fedcba98-0000-4000-8000-0123456789ab"
+    world.save(unique_id=valid)
+    while worker.run_once() == 0:
+        pass
+    assert sent == [("startup", valid), ("print_done", valid)] and world.pending() == []
+
+
 def test_apply_without_a_save(world):
     effective = config.defaults()
     effective.update(server=SERVER, events={**effective["events"], "commerror": False})
@@ -362,6 +411,38 @@ def test_throttle_state_is_kept_even_with_its_switch_off(world):
     assert world.pending() == ["startup", "print_done"]  # no system_throttled record
     done = world.runtime.queue.page("pending", 1, 1)[0]
     assert done["params"]["throttled_now"] is True
+
+
+THROTTLE_STATE = {
+    "current_issue": True,
+    "past_issue": True,
+    "raw_value": 0x50005,
+    "current_undervoltage": True,
+    "past_undervoltage": True,
+    "current_overheat": False,
+    "past_overheat": False,
+}
+
+
+@pytest.mark.parametrize("switch", [True, False])
+def test_a_throttle_state_of_the_wrong_type_is_skipped_with_a_log_line(world, caplog, switch):
+    world.save(events={"throttled": switch})
+    caplog.set_level("INFO")
+    world.runtime.on_event("plugin_pi_support_throttle_state", dict(THROTTLE_STATE, raw_value="327685"))
+    assert [r.getMessage() for r in caplog.records] == [
+        "Skipped a tracking event: throttle state with a raw_value of type str"
+    ]
+    world.runtime.on_event(*PRINT_DONE)
+    world.runtime.on_event("Error", {"reason": "firmware", "error": "boom"})
+    assert world.pending() == ["startup", "print_done", "commerror_firmware"]  # no throttle record
+    for record in world.runtime.queue.page("pending", 1, 2):
+        assert not [name for name in record["params"] if name.startswith("throttled")], record
+
+    # A good state before it stays the one attached: the bad one replaces nothing.
+    world.runtime.on_event("plugin_pi_support_throttle_state", THROTTLE_STATE)
+    world.runtime.on_event("plugin_pi_support_throttle_state", dict(THROTTLE_STATE, raw_value="1"))
+    world.runtime.on_event(*PRINT_DONE)
+    assert world.runtime.queue.page("pending", 0, 200)[-1]["params"]["throttled_mask"] == 0x50005
 
 
 def test_connectivity_change_wakes_the_worker_even_when_disabled(make_world):
