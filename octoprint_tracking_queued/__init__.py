@@ -158,9 +158,12 @@ class TrackingQueuedPlugin(
 
     def get_assets(self) -> dict:
         return {
-            # one view model per file; the helpers first, the others use them
+            # one view model per file; first what they use: the helpers, then the plain
+            # modules the settings tab wires to Knockout (also run by Node in tests/js)
             "js": [
                 "js/tracking_queued_helpers.js",
+                "js/tracking_queued_pager.js",
+                "js/tracking_queued_format.js",
                 "js/tracking_queued_wizard.js",
                 "js/tracking_queued_settings.js",
                 "js/tracking_queued_webui.js",

@@ -38,6 +38,7 @@ def test_pybabel_extracts_python_jinja_and_js_strings(tmp_path):
         "static/js/tracking_queued_helpers.js",
         "static/js/tracking_queued_wizard.js",
         "static/js/tracking_queued_settings.js",
+        "static/js/tracking_queued_format.js",
     ):
         assert source in text, f"no strings extracted from {source}"
     assert 'msgid "Anonymous Usage Tracking (Queued)"' in text

@@ -7,13 +7,16 @@ $(function () {
     var PAGE_SIZE = 20;
     var client = TrackingQueuedUi.client;
     var notifyError = TrackingQueuedUi.notifyError;
+    var Pager = TrackingQueuedUi.Pager;
+    // a row's fields that change on a refresh (tracking_queued_format.js: record)
+    var ROW_FIELDS = ["event", "status", "when", "uncertain", "attempts", "lastError", "sentText"];
 
-    function localTime(unixTimestamp) {
-        return formatDate(unixTimestamp, {seconds: true, placeholder: "-"});
-    }
-
+    // The words and the pager live in plain modules (tracking_queued_format.js,
+    // tracking_queued_pager.js, tested in tests/js); this view model hands them the data and
+    // puts what they answer into observables.
     function TrackingQueuedSettingsViewModel(parameters) {
         var self = this;
+        var format = TrackingQueuedUi.format(TrackingQueuedUi.env());
         self.loginState = parameters[0];
         self.settingsViewModel = parameters[1];
         self.access = parameters[2];
@@ -22,27 +25,20 @@ $(function () {
         self.status = ko.observable({worker: {}});
         self.scope = ko.observable("pending");
         self.records = ko.observableArray([]);
-        self.total = ko.observable(0);
         self.pageSize = PAGE_SIZE;
-        // The pager goes by key (rowid), so the last page of a long queue costs what the
-        // first does. The page shown is the one `anchor` asks for: {} the first,
-        // {after: rowid}, {before: rowid}, {last: true}. Its position in the list is known
-        // at either end; in between it is counted from the pages walked, which records
-        // sent or dropped meanwhile make approximate.
-        self.anchor = {};
+        self.pager = new Pager(PAGE_SIZE);
+        // the pager's page, observable
+        self.total = ko.observable(0);
         self.position = ko.observable(0); // of the first row shown, from 0
         self.positionExact = ko.observable(true);
         self.atStart = ko.observable(true);
         self.atEnd = ko.observable(true);
-        // the position counted for the anchor's page when it was asked for, and the total then
-        self.basis = {position: 0, exact: true, total: 0};
         self.busy = ko.observable(false);
         self.now = ko.observable(Date.now() / 1000);
 
         self.visible = false; // our tab is open: only then are records fetched
         self.expanded = {}; // record ids shown expanded, kept across refreshes
         self.ticker = undefined;
-        self.requestSeq = 0;
 
         self.canManage = ko.pureComputed(function () {
             return self.loginState.hasPermission(
@@ -54,51 +50,33 @@ $(function () {
             return !!self.status().bundled_enabled;
         });
 
-        // {state: {text, css}} from the plugin (vocabulary.py), translated when the page was made
+        // {state: {text, css}} and {verdict: {text, css}} from the plugin (vocabulary.py),
+        // translated when the page was made
         self.states = JSON.parse($("#tracking_queued_state").attr("data-states") || "{}");
-
-        self._state = function () {
-            var key = (self.status().worker || {}).state;
-            return _.has(self.states, key) ? self.states[key] : undefined;
-        };
-
-        self.stateText = ko.pureComputed(function () {
-            var worker = self.status().worker || {};
-            var state = self._state();
-            if (!state) return "-";
-            return _.sprintf(state.text, {
-                reason: worker.reason || "",
-                time: worker.next_attempt ? moment.unix(worker.next_attempt).format("HH:mm:ss") : "-"
-            });
-        });
-
-        self.stateCss = ko.pureComputed(function () {
-            var state = self._state();
-            return state ? state.css : "muted";
-        });
-
-        // {verdict: {text, css}}: which connectivity verdict the worker goes by
         self.verdicts = JSON.parse($("#tracking_queued_connectivity").attr("data-verdicts") || "{}");
 
-        self._verdict = function () {
-            var key = (self.status().worker || {}).connectivity;
-            return _.has(self.verdicts, key) ? self.verdicts[key] : undefined;
-        };
+        self.stateView = ko.pureComputed(function () {
+            return format.state(self.states, self.status().worker);
+        });
+        self.verdictView = ko.pureComputed(function () {
+            return format.verdict(self.verdicts, self.status().worker);
+        });
 
+        self.stateText = ko.pureComputed(function () {
+            return self.stateView().text;
+        });
+        self.stateCss = ko.pureComputed(function () {
+            return self.stateView().css;
+        });
         self.connectivityText = ko.pureComputed(function () {
-            var verdict = self._verdict();
-            return verdict ? verdict.text : "-";
+            return self.verdictView().text;
         });
-
         self.connectivityCss = ko.pureComputed(function () {
-            var verdict = self._verdict();
-            return verdict ? verdict.css : "muted";
+            return self.verdictView().css;
         });
 
-        // Records that turning tracking off deletes: everything not yet delivered.
         self.unsent = ko.pureComputed(function () {
-            var s = self.status();
-            return (s.pending || 0) + (s.in_flight || 0) + (s.failed || 0);
+            return format.unsent(self.status());
         });
 
         // The switch is off in the form while tracking is on as saved: saving opts out.
@@ -108,113 +86,40 @@ $(function () {
         });
 
         self.optOutText = ko.pureComputed(function () {
-            var count = self.unsent();
-            if (count === 0) return gettext("No records are waiting to be sent.");
-            return _.sprintf(
-                ngettext(
-                    "%(count)d record not yet sent will be deleted when you save.",
-                    "%(count)d records not yet sent will be deleted when you save.",
-                    count
-                ),
-                {count: count}
-            );
+            return format.optOut(self.unsent());
         });
 
         self.oldestText = ko.pureComputed(function () {
-            var oldest = self.status().oldest_pending;
-            if (!oldest) return gettext("none");
-            if (self.oldestUncertain()) return localTime(oldest); // "ago" would repeat a doubt
-            self.now(); // re-evaluate as time passes
-            return _.sprintf(gettext("%(time)s (%(ago)s)"), {
-                time: localTime(oldest),
-                ago: moment.unix(oldest).fromNow()
-            });
+            self.now(); // re-evaluate as time passes ("5 minutes ago")
+            return format.oldest(self.status());
         });
 
         self.oldestUncertain = ko.pureComputed(function () {
-            var s = self.status();
-            return !!s.oldest_pending && s.oldest_pending_certain === false;
+            return format.oldestUncertain(self.status());
         });
 
         self.lastErrorText = ko.pureComputed(function () {
-            var worker = self.status().worker || {};
-            if (!worker.last_error) return gettext("none");
-            return _.sprintf(gettext("%(error)s at %(time)s"), {
-                error: worker.last_error,
-                time: localTime(worker.last_error_at)
-            });
+            return format.lastError(self.status().worker);
         });
 
-        // "webui_load 10, ping 2": a count per tracking event, the largest first
-        function perEvent(counts) {
-            var pairs = _.pairs(counts || {}).sort(function (a, b) {
-                return b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
-            });
-            return _.map(pairs, function (pair) {
-                return pair[0] + " " + pair[1];
-            }).join(", ");
-        }
-
-        function withKinds(text, counts) {
-            var kinds = perEvent(counts);
-            return kinds ? _.sprintf("%(text)s (%(kinds)s)", {text: text, kinds: kinds}) : text;
-        }
-
-        self._byEvent = function (kind) {
-            return (self.status().by_event || {})[kind];
-        };
-
         self.droppedText = ko.pureComputed(function () {
-            var s = self.status();
-            return [
-                withKinds(
-                    _.sprintf(gettext("%(count)d over the limit of %(max)d records"), {
-                        count: s.dropped_cap || 0,
-                        max: s.max_records || 0
-                    }),
-                    self._byEvent("dropped_cap")
-                ),
-                withKinds(
-                    _.sprintf(gettext("%(count)d older than %(days)d days"), {
-                        count: s.dropped_age || 0,
-                        days: s.max_age_days || 0
-                    }),
-                    self._byEvent("dropped_age")
-                ),
-                _.sprintf(gettext("%(count)d could not be stored"), {count: s.store_failed || 0})
-            ].join(", ");
+            return format.dropped(self.status());
         });
 
         self.supersededText = ko.pureComputed(function () {
-            return withKinds(
-                _.sprintf(gettext("%(count)d by a newer record of the same kind"), {
-                    count: self.status().superseded || 0
-                }),
-                self._byEvent("superseded")
-            );
+            return format.superseded(self.status());
         });
 
         self.clearedText = ko.pureComputed(function () {
-            return _.sprintf(gettext("%(count)d by Clear or by turning tracking off"), {
-                count: self.status().cleared || 0
-            });
+            return format.cleared(self.status());
         });
 
         self.clearText = ko.pureComputed(function () {
-            return self.scope() === "failed"
-                ? gettext("Clear failed")
-                : gettext("Clear pending");
+            return format.clearButton(self.scope());
         });
 
         self.pageText = ko.pureComputed(function () {
-            var values = {
-                first: self.position() + 1,
-                last: self.position() + self.records().length,
-                total: self.total()
-            };
-            return self.positionExact()
-                ? _.sprintf(gettext("%(first)d–%(last)d of %(total)d"), values)
-                : _.sprintf(gettext("about %(first)d–%(last)d of %(total)d"), values);
+            return format.page(self.position(), self.records().length, self.total(), self.positionExact());
         });
 
         // ~~ data
@@ -233,94 +138,45 @@ $(function () {
         self.rowsByKey = {};
 
         self.toRow = function (record) {
-            var key = record.id || "row" + record.rowid;
-            var row = self.rowsByKey[key];
+            var view = format.record(record);
+            var row = self.rowsByKey[view.key];
             if (!row) {
-                row = {
-                    key: key,
-                    event: ko.observable(),
-                    status: ko.observable(),
-                    when: ko.observable(),
-                    uncertain: ko.observable(),
-                    attempts: ko.observable(),
-                    lastError: ko.observable(),
-                    sentText: ko.observable(),
-                    expanded: ko.observable(!!self.expanded[key])
-                };
+                row = {key: view.key, expanded: ko.observable(!!self.expanded[view.key])};
+                _.each(ROW_FIELDS, function (field) {
+                    row[field] = ko.observable();
+                });
             }
-            row.rowid = record.rowid; // the pager's key
-            row.event(record.event);
-            row.status(record.status);
-            // when its event happened (true time where known), not when it was queued
-            row.when(localTime(record.event_time || record.created));
-            row.uncertain(!!record.time_uncertain);
-            row.attempts(record.attempts || 0);
-            row.lastError(record.last_error || "");
-            row.sentText(
-                record.sent === null || record.sent === undefined
-                    ? gettext("This record cannot be decoded and will not be sent.")
-                    : JSON.stringify(record.sent, null, 2)
-            );
+            row.rowid = view.rowid;
+            _.each(ROW_FIELDS, function (field) {
+                row[field](view[field]);
+            });
             return row;
         };
 
         self.requestRecords = function () {
             if (!self.visible || !self.canManage()) return;
-            var seq = ++self.requestSeq;
-            var anchor = self.anchor;
+            var ticket = self.pager.request();
             return client()
-                .recordsPage(self.scope(), anchor, PAGE_SIZE)
+                .recordsPage(self.scope(), ticket.anchor, PAGE_SIZE)
                 .done(function (response) {
-                    if (seq !== self.requestSeq) return; // a newer request is under way
                     var rows = response.records;
-                    var total = response.total;
-                    var keyed = anchor.after !== undefined || anchor.before !== undefined;
-                    var short =
-                        rows.length === 0 ||
-                        (anchor.before !== undefined && rows.length < PAGE_SIZE);
-                    if (keyed && short && total > rows.length) {
-                        // nothing (or, going back, less than a page) beyond the key: that end
-                        self.anchor = anchor.after !== undefined ? {last: true} : {};
-                        self.requestRecords();
-                        return;
-                    }
-                    if (total === 0) self.anchor = anchor = {}; // emptied: new records start a list
-                    self._place(anchor, rows.length, total);
-                    self.total(total);
+                    var outcome = self.pager.receive(ticket, _.pluck(rows, "rowid"), response.total);
+                    if (outcome === Pager.AGAIN) self.requestRecords();
+                    if (outcome !== Pager.SHOWN) return;
+                    self._showPage();
                     rows = _.map(rows, self.toRow);
-                    self.rowsByKey = {};
-                    _.each(rows, function (row) {
-                        self.rowsByKey[row.key] = row;
-                    });
+                    self.rowsByKey = _.indexBy(rows, "key");
                     self.records(rows);
                 });
         };
 
-        // Where the page is in the list: exact at either end, else counted from the walk.
-        self._place = function (anchor, count, total) {
-            var position, exact;
-            if (anchor.last) {
-                position = total - count;
-                exact = true;
-            } else if (anchor.after === undefined && anchor.before === undefined) {
-                position = 0;
-                exact = true;
-            } else if (anchor.after !== undefined && count < PAGE_SIZE) {
-                position = total - count; // a short page after a key ends the list
-                exact = true;
-            } else {
-                position = self.basis.position;
-                exact = self.basis.exact && total === self.basis.total;
-                if (position < 0 || position > total - count) {
-                    position = Math.min(Math.max(position, 0), Math.max(total - count, 0));
-                    exact = false;
-                }
-            }
-            self.position(position);
-            self.positionExact(exact);
-            var first = !anchor.last && anchor.after === undefined && anchor.before === undefined;
-            self.atStart(first || (exact && position === 0));
-            self.atEnd(!!anchor.last || (exact && position + count >= total));
+        self._showPage = function () {
+            var pager = self.pager;
+            self.position(pager.position);
+            self.positionExact(pager.exact);
+            self.atStart(pager.atStart);
+            self.atEnd(pager.atEnd);
+            self.total(pager.total);
         };
 
         // plugin messages come at most twice a second; fetching the page as often is fine
@@ -343,42 +199,22 @@ $(function () {
             if (scope === self.scope()) return;
             self.scope(scope);
             self.records([]);
-            self._go({});
-        };
-
-        self._go = function (anchor, position) {
-            self.anchor = anchor;
-            self.basis = {
-                position: position || 0,
-                exact: self.positionExact(),
-                total: self.total()
-            };
+            self.pager.restart();
             self.requestRecords();
         };
 
-        self._rowid = function (index) {
-            var rows = self.records();
-            return rows.length ? rows[index < 0 ? rows.length - 1 : index].rowid : undefined;
-        };
-
+        // a move asks for a page only when there is one to go to
         self.firstPage = function () {
-            if (self.atStart()) return;
-            self._go({});
+            if (self.pager.first()) self.requestRecords();
         };
-
         self.prevPage = function () {
-            if (self.atStart() || !self.records().length) return;
-            self._go({before: self._rowid(0)}, self.position() - PAGE_SIZE);
+            if (self.pager.prev()) self.requestRecords();
         };
-
         self.nextPage = function () {
-            if (self.atEnd() || !self.records().length) return;
-            self._go({after: self._rowid(-1)}, self.position() + self.records().length);
+            if (self.pager.next()) self.requestRecords();
         };
-
         self.lastPage = function () {
-            if (self.atEnd()) return;
-            self._go({last: true});
+            if (self.pager.last()) self.requestRecords();
         };
 
         self._command = function (call, title) {
@@ -407,18 +243,9 @@ $(function () {
 
         self.clear = function () {
             var scope = self.scope();
-            var count = self.total();
-            var message =
-                scope === "failed"
-                    ? gettext(
-                          "%(count)d failed events will be deleted. They will not be sent."
-                      )
-                    : gettext(
-                          "%(count)d pending events will be deleted without being sent."
-                      );
             showConfirmationDialog({
                 title: gettext("Clear the tracking queue?"),
-                message: _.sprintf(message, {count: count}),
+                message: format.clearQuestion(scope, self.total()),
                 proceed: gettext("Delete"),
                 onproceed: function () {
                     self._command(function () {
