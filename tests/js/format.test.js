@@ -29,9 +29,8 @@ function env(overrides) {
 
 const format = makeFormat(env());
 
-test("unsent is pending, in flight and failed; absent counts are 0", () => {
-    assert.equal(format.unsent({pending: 3, in_flight: 1, failed: 2, delivered: 50}), 6);
-    assert.equal(format.unsent({failed: 2}), 2);
+test("unsent is the server's sum; 0 before the first status", () => {
+    assert.equal(format.unsent({pending: 3, in_flight: 1, failed: 2, delivered: 50, unsent: 6}), 6);
     assert.equal(format.unsent({}), 0);
 });
 

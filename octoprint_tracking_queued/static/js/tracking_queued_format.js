@@ -24,10 +24,10 @@
         return !!table && Object.prototype.hasOwnProperty.call(table, key);
     }
 
-    // Records that turning tracking off deletes: everything not yet delivered. The one sum
-    // of the JS side.
+    // Records that turning tracking off deletes: everything not yet delivered, as the
+    // server sums it (status.py); 0 before the first status arrives.
     function unsent(status) {
-        return (status.pending || 0) + (status.in_flight || 0) + (status.failed || 0);
+        return status.unsent || 0;
     }
 
     // {text, css} of the worker's state; `states` is the plugin's table (vocabulary.py),
