@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import re
 import string
-from typing import Any, Mapping
+from typing import Any, Callable, Dict, Iterable, List, Mapping, NamedTuple, Tuple
 from urllib.parse import urlsplit
 
 from . import vocabulary
@@ -14,27 +14,6 @@ DEFAULT_SERVER = "https://tracking.octoprint.org/track/{id}/{event}/"
 
 # The settings keys of the event switches; their labels live next to them in `vocabulary`.
 EVENT_SWITCHES = tuple(key for key, _label in vocabulary.EVENT_SWITCHES)
-
-DEFAULTS: dict[str, Any] = {
-    "enabled": None,
-    "unique_id": None,
-    "server": DEFAULT_SERVER,
-    "ping": 15 * 60,
-    "pong": 24 * 60 * 60,
-    "events": {name: True for name in EVENT_SWITCHES},
-    "queue": {"max_records": 10000, "max_age_days": 30},
-    "retry": {"initial_delay": 10.0, "max_delay": 15 * 60.0},
-}
-
-# Like the bundled plugin of 2.0 (1.11.8's left `pong` open): only config.yaml may change
-# where data goes and how often.
-RESTRICTED_PATHS = {
-    "admin": [["enabled"], ["unique_id"], ["events"], ["queue"], ["retry"]],
-    "never": [["server"], ["ping"], ["pong"]],
-}
-# Where the data goes: OctoPrint 2.0 wants a fresh login before a save may change it (its docs
-# recommend this for a URL a plugin sends data to); `never` refuses it anyway, this is the second lock.
-REAUTH_PATHS = {"server": True}
 
 # Upper bounds keep a hostile or mistyped value from turning into a busy loop or a full card.
 MAX_PING = 7 * 24 * 3600
@@ -131,20 +110,55 @@ def _bool(key: str, value: Any) -> bool:
     raise SettingError(key, f"must be true or false, got {value!r}")
 
 
-# One validator per leaf: (path, function(value) -> clean value)
-_VALIDATORS = {
-    ("enabled",): lambda v: None if v is None else _bool("enabled", v),
-    ("unique_id",): validate_unique_id,
-    ("server",): validate_server,
-    ("ping",): lambda v: _int_in("ping", v, 60, MAX_PING),
-    ("pong",): lambda v: _int_in("pong", v, 60, MAX_PING, allow_zero=True),
-    ("queue", "max_records"): lambda v: _int_in("queue.max_records", v, 10, MAX_RECORDS),
-    ("queue", "max_age_days"): lambda v: _int_in("queue.max_age_days", v, 1, MAX_AGE_DAYS),
-    ("retry", "initial_delay"): lambda v: _seconds("retry.initial_delay", v),
-    ("retry", "max_delay"): lambda v: _seconds("retry.max_delay", v),
-}
-for _name in EVENT_SWITCHES:
-    _VALIDATORS[("events", _name)] = lambda v, _n=_name: _bool(f"events.{_n}", v)
+class Setting(NamedTuple):
+    """One setting: its path under plugins.tracking_queued, its default, its validator (value ->
+    clean value, or SettingError), who may change it through OctoPrint's settings API (OctoPrint's
+    restricted-paths levels: "admin", or "never" for config.yaml only), and whether a save that
+    changes it needs a fresh login (OctoPrint 2.0)."""
+
+    path: Tuple[str, ...]
+    default: Any
+    validate: Callable[[Any], Any]
+    restricted: str = "admin"
+    reauth: bool = False
+
+
+# Like the bundled plugin of 2.0 (1.11.8's left `pong` open): only config.yaml may change where
+# data goes and how often. Where the data goes also wants a fresh login (OctoPrint 2.0's docs
+# recommend it for a URL a plugin sends data to); "never" refuses it anyway, this is a second lock.
+SETTINGS: Tuple[Setting, ...] = (
+    Setting(("enabled",), None, lambda v: None if v is None else _bool("enabled", v)),
+    Setting(("unique_id",), None, validate_unique_id),
+    Setting(("server",), DEFAULT_SERVER, validate_server, "never", reauth=True),
+    Setting(("ping",), 15 * 60, lambda v: _int_in("ping", v, 60, MAX_PING), "never"),
+    Setting(("pong",), 24 * 60 * 60, lambda v: _int_in("pong", v, 60, MAX_PING, allow_zero=True), "never"),
+    *(Setting(("events", name), True, lambda v, _n=name: _bool(f"events.{_n}", v)) for name in EVENT_SWITCHES),
+    Setting(("queue", "max_records"), 10000, lambda v: _int_in("queue.max_records", v, 10, MAX_RECORDS)),
+    Setting(("queue", "max_age_days"), 30, lambda v: _int_in("queue.max_age_days", v, 1, MAX_AGE_DAYS)),
+    Setting(("retry", "initial_delay"), 10.0, lambda v: _seconds("retry.initial_delay", v)),
+    Setting(("retry", "max_delay"), 15 * 60.0, lambda v: _seconds("retry.max_delay", v)),
+)
+
+
+def _nested(pairs: Iterable[Tuple[Tuple[str, ...], Any]]) -> Dict[str, Any]:
+    tree: Dict[str, Any] = {}
+    for path, value in pairs:
+        node = tree
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+    return tree
+
+
+def _restricted(level: str) -> List[List[str]]:
+    # OctoPrint restricts whole top-level keys here, as the bundled plugins do.
+    return [[top] for top in dict.fromkeys(s.path[0] for s in SETTINGS if s.restricted == level)]
+
+
+DEFAULTS: Dict[str, Any] = _nested((s.path, s.default) for s in SETTINGS)
+RESTRICTED_PATHS = {level: _restricted(level) for level in ("admin", "never")}
+REAUTH_PATHS = _nested((s.path, True) for s in SETTINGS if s.reauth)
+_VALIDATORS = {s.path: s.validate for s in SETTINGS}
 
 
 def _flatten(data: Mapping[str, Any], prefix: tuple = ()) -> list[tuple[tuple, Any]]:

@@ -129,3 +129,15 @@ def test_any_other_id_in_config_yaml_is_a_configuration_error(value):
     resolved, errors = config.resolve({"unique_id": value, "enabled": True})
     assert resolved["unique_id"] is None
     assert errors == [f"plugins.tracking_queued.unique_id: {ID_RULE}"]
+
+
+def test_every_setting_is_one_row_whose_default_passes_its_own_validator():
+    paths = [setting.path for setting in config.SETTINGS]
+    assert len(paths) == len(set(paths))
+    for setting in config.SETTINGS:
+        if setting.default is not None:  # enabled and unique_id start unset
+            assert setting.validate(setting.default) == setting.default, setting.path
+        assert setting.restricted in ("admin", "never")
+    # What only config.yaml may change is what says where data goes and how often.
+    assert config.RESTRICTED_PATHS["never"] == [["server"], ["ping"], ["pong"]]
+    assert config.REAUTH_PATHS == {"server": True}
