@@ -24,7 +24,7 @@ from . import config, files, policy
 from .delivery import Delivered, Delivery, Rejected, with_sent_params
 from .lock import QueueLock
 from .store import QueueMissing, View, Writer, open_queue
-from .worker import settle
+from .worker import send_next
 
 IDENTIFIER = "tracking_queued"
 
@@ -203,15 +203,15 @@ def _flush(store: Store, queue: Writer) -> bool:
         return True
     click.echo(gettext("Sending %(total)d records...", total=total))
     delivery = Delivery(user_agent=f"OctoPrint/{get_octoprint_version_string()}")
+    server, unique_id = store.effective["server"], store.effective["unique_id"] or ""
     delivered = rejected = 0
     try:
         for number in range(1, total + 1):
-            entry = queue.next()
-            if entry is None:
+            sent = send_next(queue, lambda record: delivery.send(record, server, unique_id))
+            if sent is None:
                 break
-            outcome = delivery.send(entry.record, store.effective["server"], store.effective["unique_id"] or "")
+            entry, outcome = sent
             prefix = f"[{number}/{total}] {entry.record.get('event')}: "
-            settle(queue, entry, outcome)
             if isinstance(outcome, Delivered):
                 delivered += 1
                 click.echo(prefix + gettext("delivered"))

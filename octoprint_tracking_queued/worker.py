@@ -11,7 +11,7 @@ import random
 import threading
 import time
 from collections import Counter
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Tuple
 
 from .delivery import Delivered, Outcome, Rejected, Retry, request_params
 from .store import Entry, Writer
@@ -54,6 +54,25 @@ def settle(queue: Writer, entry: Entry, outcome: Outcome) -> None:
         queue.reject(entry, outcome.reason)
     else:
         queue.retry_later(entry, outcome.reason)
+
+
+def send_next(
+    queue: Writer, send: SendFn, sending: Callable[[], None] = lambda: None
+) -> Optional[Tuple[Entry, Outcome]]:
+    """The drain step of the worker and of the command line's flush: the oldest pending record
+    goes out with the time its event really happened, and its answer is settled. None when
+    nothing is pending; `sending` is told just before a request."""
+    entry = queue.next()
+    if entry is None:
+        return None
+    sending()
+    try:
+        outcome = send(entry.outgoing)
+    except Exception as error:  # a bug in sending must not lose the record
+        logger.exception("Unexpected error while sending a tracking record")
+        outcome = Retry(f"internal error: {type(error).__name__}")
+    settle(queue, entry, outcome)
+    return entry, outcome
 
 
 def backoff_delay(failures: int, initial: float, cap: float, rand: Callable[[], float]) -> float:
@@ -197,20 +216,14 @@ class Worker:
         if wait is not None:
             self._end_drain()
             return wait
-        entry = self.queue.next()
-        if entry is None:
+        sent = send_next(self.queue, self._send, sending=lambda: self._set_state(SENDING))
+        if sent is None:
             self._flush = False
             self._end_drain()
             self._set_state(IDLE)
             return IDLE_WAIT
-        self._set_state(SENDING)
+        entry, outcome = sent
         outgoing = entry.outgoing
-        try:
-            outcome = self._send(outgoing)
-        except Exception as error:  # a bug in sending must not lose the record
-            logger.exception("Unexpected error while sending a tracking record")
-            outcome = Retry(f"internal error: {type(error).__name__}")
-        settle(self.queue, entry, outcome)
         if self.connectivity != VERDICT_ONLINE:
             self.connectivity = VERDICT_OFFLINE if isinstance(outcome, Retry) else VERDICT_REACHABLE
             self._next_probe = now + self.max_delay

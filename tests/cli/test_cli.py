@@ -220,6 +220,23 @@ def test_flush_sends_everything_in_order(basedir, httpserver):
     assert counts(basedir) == (0, 1)  # failed records wait for retry_failed
 
 
+def test_flush_sends_when_each_event_really_happened_as_the_worker_does(basedir, httpserver):
+    # A boot whose wall clock was a day behind when the record was made, then stepped right:
+    # the record's `created` is a day early, its true time is CREATED.
+    day = 86400
+    clocks = FakeClocks(wall=CREATED - day, mono=100.0, boot="an-earlier-boot")
+    queue = open_queue(str(basedir.data), clocks=clocks)
+    queue.put(dict(record(0), created=CREATED - day))
+    clocks.jump_wall(day)  # NTP steps the clock
+    queue.observe()
+    assert queue.page("pending")[0]["event_time"] == CREATED
+    queue.close()
+    httpserver.expect_request(f"/track/{UNIQUE_ID}/print_done/").respond_with_data("ok")
+    result = basedir.run("tracking_queued:flush")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert [request.args["event_time"] for request, _ in httpserver.log] == [str(CREATED)]
+
+
 def test_flush_stops_when_the_server_fails_and_keeps_the_rest(basedir, httpserver):
     basedir.fill(pending=3)
     responses = iter([Response("ok"), Response("busy", status=503)])
