@@ -1,3 +1,5 @@
+"""config.py: every setting's validation, the defaults a bad config.yaml value falls back to, and the settings table."""
+
 import uuid
 
 import pytest

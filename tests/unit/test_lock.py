@@ -1,3 +1,5 @@
+"""lock.py: one sender per queue file, between the server and the command line."""
+
 from octoprint_tracking_queued.lock import QueueLock
 
 

@@ -1,3 +1,5 @@
+"""policy.py: when nothing may be sent at all (the user's choice, the environment, bad config, CI)."""
+
 import pytest
 
 from octoprint_tracking_queued import config

@@ -1,3 +1,5 @@
+"""store/: the queue's FIFO order across reopen, in-flight rows after a crash, retries, dead letters, caps, bad files and kept counts."""
+
 import os
 import sqlite3
 

@@ -1,3 +1,5 @@
+"""store/view.py: a read-only look at a queue another process owns, and the exact parameters each record's request carries."""
+
 import sqlite3
 
 import pytest

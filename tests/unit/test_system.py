@@ -1,3 +1,5 @@
+"""system.py: the environment report (startup, pong) and the Raspberry Pi throttle state."""
+
 import os
 import stat
 

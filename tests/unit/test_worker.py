@@ -1,3 +1,5 @@
+"""worker.py: FIFO delivery, backoff and Retry-After, dead letters, blocking and flush, the offline verdict, the delivery log."""
+
 import logging
 import threading
 
