@@ -11,7 +11,7 @@ import pytest
 
 from tests.harness.api import PLUGINS, active, install_plugins, status, wait_status
 from tests.harness.ids import ID_RULE, REFUSED_IDS
-from tests.harness.server import PLUGIN_ID, OctoPrintServer
+from tools.server import PLUGIN_ID, OctoPrintServer
 
 pytestmark = pytest.mark.integration
 
