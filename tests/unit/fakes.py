@@ -1,10 +1,15 @@
-"""Fakes shared by unit tests (not a test module: no tests here)."""
+"""The one set of fakes the unit tests share (not a test module: no tests here): clocks, timers
+fired by hand, OctoPrint's settings and a delivery that always succeeds."""
 
 from __future__ import annotations
 
-from typing import Optional
+import copy
+import threading
+from typing import Any, Callable, Optional
 
+from octoprint_tracking_queued import config
 from octoprint_tracking_queued.clock import Clocks
+from octoprint_tracking_queued.delivery import Delivered
 
 
 class FakeClocks(Clocks):
@@ -35,3 +40,120 @@ class FakeClocks(Clocks):
 
     def reboot(self, boot: str, wall: float, mono: float = 5.0, synced: Optional[bool] = False) -> None:
         self.boot, self.now_wall, self.now_mono, self.kernel_synced = boot, wall, mono, synced
+
+
+class FakeTimer:
+    def __init__(self, interval: float, function: Callable[[], None], repeat: bool) -> None:
+        self.interval, self.function, self.repeat = interval, function, repeat
+        self.started = self.cancelled = self.fired = False
+
+    @property
+    def name(self) -> str:
+        return self.function.__name__
+
+    @property
+    def live(self) -> bool:
+        return self.started and not self.cancelled and not (self.fired and not self.repeat)
+
+    def start(self) -> None:
+        self.started = True
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+    def fire(self) -> None:
+        assert self.live, f"{self.name} is not running"
+        self.fired = True
+        self.function()
+
+
+class FakeTimers:
+    """The timer factory: remembers every timer, none runs until a test fires it."""
+
+    def __init__(self) -> None:
+        self.made: list[FakeTimer] = []
+        self._lock = threading.Lock()  # the worker thread may push too
+
+    def __call__(self, interval: float, function: Callable[[], None], repeat: bool) -> FakeTimer:
+        timer = FakeTimer(interval, function, repeat)
+        with self._lock:
+            self.made.append(timer)
+        return timer
+
+    def live(self, name: Optional[str] = None) -> list[FakeTimer]:
+        with self._lock:
+            return [t for t in self.made if t.live and (name is None or t.name == name)]
+
+    def repeating(self) -> dict[str, float]:
+        return {t.name: t.interval for t in self.live() if t.repeat}
+
+    def fire(self, name: str) -> None:
+        (timer,) = self.live(name)
+        timer.fire()
+
+
+class FakeSettings:
+    """consent.SettingsAccess over plain dicts; `store` is OctoPrint's save."""
+
+    def __init__(self, server: str, bundled_id: str, **values: Any) -> None:
+        self.values = config.defaults()
+        self.values.update(server=server, **values)
+        self.bundled = {"enabled": True, "unique_id": bundled_id}
+        self.saves = 0
+
+    def merged(self) -> dict:
+        return copy.deepcopy(self.values)
+
+    def enabled(self) -> Optional[bool]:
+        return self.values["enabled"]
+
+    def unique_id(self) -> Optional[str]:
+        return self.values["unique_id"]
+
+    def set_unique_id(self, value: str) -> None:
+        self.values["unique_id"] = value
+        self.saves += 1
+
+    def bundled_unique_id(self) -> Any:
+        return self.bundled["unique_id"]
+
+    def bundled_enabled(self) -> bool:
+        return self.bundled["enabled"]
+
+    def disable_bundled(self) -> None:
+        self.bundled["enabled"] = False
+        self.saves += 1
+
+    def store(self, clean: dict) -> dict:
+        for key, value in clean.items():
+            if isinstance(value, dict):
+                self.values[key].update(value)
+            else:
+                self.values[key] = value
+        self.saves += 1
+        return clean
+
+
+class FakeDelivery:
+    """Delivers every record, checking it goes where and under the id the test expects."""
+
+    def __init__(self, server: str, unique_id: str) -> None:
+        self.expected = (server, unique_id)
+        self.sent: list[str] = []
+        self.got_one = threading.Event()
+
+    def send(self, record: dict, template: str, unique_id: str) -> Delivered:
+        assert (template, unique_id) == self.expected
+        self.sent.append(record["event"])
+        self.got_one.set()
+        return Delivered(204)
+
+
+class FakeClock:
+    """One clock a test sets by hand (`now`)."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now

@@ -19,14 +19,6 @@ def rec(n, created=1000.0):
     }
 
 
-class Clock:
-    def __init__(self, now=1_700_000_000.0):
-        self.now = now
-
-    def __call__(self):
-        return self.now
-
-
 def drain(q):
     out = []
     while (entry := q.next()) is not None:

@@ -8,14 +8,7 @@ import pytest
 from octoprint_tracking_queued.delivery import Delivered, Rejected, Retry
 from octoprint_tracking_queued.store import open_queue
 from octoprint_tracking_queued.worker import IDLE_WAIT, Worker, backoff_delay
-
-
-class FakeClock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self):
-        return self.now
+from tests.unit.fakes import FakeClock
 
 
 class Server:
