@@ -10,6 +10,7 @@ from typing import Any, Callable, Optional
 from octoprint_tracking_queued import config
 from octoprint_tracking_queued.clock import Clocks
 from octoprint_tracking_queued.delivery import Delivered
+from octoprint_tracking_queued.tracker import Host
 
 
 class FakeClocks(Clocks):
@@ -157,3 +158,31 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
+
+
+class FakeHost:
+    """OctoPrint as the runtime sees it (tracker.Host): online or not, what it pushed to the web
+    UIs, and how often a record context was built (each asks for the user names)."""
+
+    def __init__(self, environment: dict) -> None:
+        self.environment = dict(environment)
+        self.online = True
+        self.messages: list[dict] = []
+        self.contexts = 0
+
+    def _user_names(self) -> list[str]:
+        self.contexts += 1
+        return ["alice"]
+
+    def as_host(self) -> Host:
+        return Host(
+            is_online=lambda: self.online,
+            printer_state=lambda: "OPERATIONAL",
+            enabled_plugins=lambda: [("someplugin", "1.0")],
+            unlocked_achievements=lambda: ["the_wizard"],
+            user_names=self._user_names,
+            send_plugin_message=self.messages.append,
+            environment=lambda: dict(self.environment),
+            throttle_helper=lambda: None,
+            bundled_loaded=lambda: True,
+        )

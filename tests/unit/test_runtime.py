@@ -15,12 +15,12 @@ from octoprint_tracking_queued import api, config
 from octoprint_tracking_queued.delivery import Delivered
 from octoprint_tracking_queued.lock import QueueLock
 from octoprint_tracking_queued.records import FIRMWARE_TIMEOUT
-from octoprint_tracking_queued.runtime import PUSH_INTERVAL, Host, Runtime
+from octoprint_tracking_queued.runtime import PUSH_INTERVAL, Runtime
 from octoprint_tracking_queued.status import StatusBody, WorkerStatus
 from octoprint_tracking_queued.timers import OneShots
 from octoprint_tracking_queued.tracker import THROTTLE_REFRESH
 from tests.harness.ids import ID_RULE, REFUSED_IDS
-from tests.unit.fakes import FakeClock, FakeDelivery, FakeSettings, FakeTimers
+from tests.unit.fakes import FakeClock, FakeDelivery, FakeHost, FakeSettings, FakeTimers
 
 SERVER = "http://127.0.0.1:9/track/{id}/{event}/"
 BUNDLED_ID = "0123abcd-0000-4000-8000-0123456789ab"
@@ -38,25 +38,13 @@ class World:
     def __init__(self, folder: str, settings: FakeSettings) -> None:
         self.folder = folder
         self.settings = settings
-        self.online = True
-        self.messages: list[dict] = []
-        self.contexts = 0  # how often a record context was built (it asks for the user names)
+        self.host = FakeHost(ENVIRONMENT)
         self.timers = FakeTimers()
         self.delivery = FakeDelivery(SERVER, BUNDLED_ID)
         self.monotonic = FakeClock(500.0)
         self.wall = FakeClock(float(int(time.time())))  # the queue's age cap uses the real clock
         self.runtime = Runtime(
-            Host(
-                is_online=lambda: self.online,
-                printer_state=lambda: "OPERATIONAL",
-                enabled_plugins=lambda: [("someplugin", "1.0")],
-                unlocked_achievements=lambda: ["the_wizard"],
-                user_names=self._user_names,
-                send_plugin_message=self.messages.append,
-                environment=lambda: dict(ENVIRONMENT),
-                throttle_helper=lambda: None,
-                bundled_loaded=lambda: True,
-            ),
+            self.host.as_host(),
             settings,
             folder,
             user_agent="OctoPrint/1.11.8",
@@ -65,10 +53,6 @@ class World:
             clock=self.monotonic,
             wall=self.wall,
         )
-
-    def _user_names(self) -> list[str]:
-        self.contexts += 1
-        return ["alice"]
 
     def pending(self) -> list[str]:
         return [r["event"] for r in self.runtime.queue.page("pending", 0, 200)]
@@ -270,16 +254,16 @@ def test_apply_without_a_save(world):
 
 def test_untracked_events_are_dismissed_before_any_context(world):
     world.save(events={"slicing": False})
-    before = world.contexts
+    before = world.host.contexts
     for event, payload in [
         ("ZChange", {"new": 0.2}),
         ("PositionUpdate", [1, 2, 3]),  # not even its odd payload is looked at
         ("SlicingStarted", {"slicer": "cura"}),  # its switch is off
     ]:
         world.runtime.on_event(event, payload)
-    assert world.contexts == before
+    assert world.host.contexts == before
     world.runtime.on_event(*PRINT_DONE)
-    assert world.contexts == before + 1
+    assert world.host.contexts == before + 1
     assert world.pending() == ["startup", "print_done"]
 
 
@@ -340,7 +324,7 @@ def test_connectivity_change_wakes_the_worker_even_when_disabled(make_world):
 
 
 def test_flush_overrides_offline(world):
-    world.online = False
+    world.host.online = False
     world.runtime.on_event(*PRINT_DONE)
     worker = world.runtime.worker
     worker.run_once()
@@ -397,14 +381,14 @@ def test_pushes_are_coalesced(world):
         world.runtime.on_event("PrintStarted", {"path": f"{n}.gcode", "origin": "local"})
     world.runtime.clear("failed")
     (push,) = world.timers.live("_run")
-    assert push.interval == PUSH_INTERVAL and world.messages == []
+    assert push.interval == PUSH_INTERVAL and world.host.messages == []
     push.fire()
-    assert world.messages == [{"type": "changed"}]  # no data: every socket gets it
+    assert world.host.messages == [{"type": "changed"}]  # no data: every socket gets it
     assert world.timers.live("_run") == []
     world.runtime.on_event(*PRINT_DONE)
     world.runtime.retry_failed()
     world.timers.fire("_run")
-    assert world.messages == [{"type": "changed"}] * 2
+    assert world.host.messages == [{"type": "changed"}] * 2
 
 
 def test_pong_carries_plugins_and_achievements(world):
@@ -416,7 +400,7 @@ def test_pong_carries_plugins_and_achievements(world):
 
 def test_shutdown(make_world):
     world = make_world(enabled=True)
-    world.online = False  # the worker waits rather than sends the shutdown record
+    world.host.online = False  # the worker waits rather than sends the shutdown record
     runtime = world.runtime
     runtime.start()
     assert runtime.worker.alive
