@@ -122,3 +122,20 @@ def test_no_module_or_class_too_large_to_read_at_once():
             if isinstance(node, ast.ClassDef) and node.end_lineno - node.lineno + 1 > MAX_CLASS_LINES:
                 too_large.append(f"{module_name(path)}.{node.name}: {node.end_lineno - node.lineno + 1} lines")
     assert not too_large
+
+
+def test_the_bench_touches_no_private_attribute_of_the_plugin():
+    """The bench measures through Runtime.instruments (probes.py); a rename inside the plugin
+    must not break it silently."""
+    bench = ROOT.parent / "bench"
+    private = []
+    for path in sorted(bench.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr.startswith("_")
+                and not node.attr.startswith("__")
+                and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "os", "sys"))
+            ):
+                private.append(f"{path.relative_to(ROOT.parent)}:{node.lineno} .{node.attr}")
+    assert not private
