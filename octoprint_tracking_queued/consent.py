@@ -7,9 +7,15 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from typing import Any, Callable, Mapping, Optional, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
 
 from . import config
+
+if TYPE_CHECKING:
+    from typing import Protocol  # novermin (type checkers only)
+else:
+    # typing.Protocol is 3.8+ (OctoPi 0.18 has 3.7); these classes only describe what is handed over.
+    Protocol = object
 
 logger = logging.getLogger("octoprint.plugins.tracking_queued")
 

@@ -5,9 +5,15 @@ wizard and the settings tab all read this body; `unsent` is summed here only.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional, TypedDict
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional
 
 from .store import SCOPES
+
+if TYPE_CHECKING:
+    from typing import TypedDict  # novermin (type checkers only)
+else:
+    # typing.TypedDict is 3.8+ (OctoPi 0.18 has 3.7); at run time a TypedDict is a dict anyway.
+    TypedDict = dict
 
 PAGE_SCOPES = ("pending", "failed")  # what a page can show; SCOPES also has "all" for clear
 __all__ = ["PAGE_SCOPES", "SCOPES", "StatusBody", "WorkerStatus", "status_body"]

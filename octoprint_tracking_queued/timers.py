@@ -7,9 +7,15 @@ import itertools
 import logging
 import threading
 import time
-from typing import Callable, List, Optional, Protocol, Tuple
+from typing import TYPE_CHECKING, Callable, List, Optional, Tuple
 
 from octoprint.util import RepeatedTimer
+
+if TYPE_CHECKING:
+    from typing import Protocol  # novermin (type checkers only)
+else:
+    # typing.Protocol is 3.8+ (OctoPi 0.18 has 3.7); these classes only describe what is handed over.
+    Protocol = object
 
 logger = logging.getLogger("octoprint.plugins.tracking_queued")
 
