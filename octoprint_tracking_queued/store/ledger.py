@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter
-from dataclasses import dataclass, field
-from typing import Dict, Iterable, NamedTuple, Optional, Tuple
+from typing import Dict, NamedTuple, Optional
 
 from . import schema
 
@@ -48,32 +47,28 @@ class Key(NamedTuple):
         return cls(name, dest or None, event or None)
 
 
-@dataclass
-class Delta:
-    """What one transaction changed."""
+_LIVE = {name: Key("live", name).stored() for name in schema.DESTINATIONS}
+_DEAD = {name: Key("dead", name).stored() for name in schema.DESTINATIONS}
 
-    removed: int = 0  # rows deleted
-    failed: int = 0  # rows refused by some destination
-    stuck: int = 0  # rows that wait for nothing but refusing destinations
-    live: Counter = field(default_factory=Counter)  # destination -> rows it still has to send
-    dead: Counter = field(default_factory=Counter)  # destination -> rows it refused
-    counters: Counter = field(default_factory=Counter)  # Key -> n
-    inserted: int = 0  # memory only: the sequence counts inserts on disk
-    inserted_live: Counter = field(default_factory=Counter)
+
+class Delta:
+    """What one transaction changed. Plain dicts and slots: the worker makes one per record."""
+
+    __slots__ = ("removed", "failed", "stuck", "live", "dead", "counters", "inserted")
+
+    def __init__(self) -> None:
+        self.removed = 0  # rows deleted
+        self.failed = 0  # rows refused by some destination
+        self.stuck = 0  # rows that wait for nothing but refusing destinations
+        self.live: Dict[str, int] = dict.fromkeys(schema.DESTINATIONS, 0)  # rows each still has to send
+        self.dead: Dict[str, int] = dict.fromkeys(schema.DESTINATIONS, 0)  # rows each refused
+        self.counters: Dict[Key, int] = {}
+        self.inserted = 0  # memory only: the sequence counts inserts on disk
 
     def count(self, name: str, by: int = 1, dest: Optional[str] = None, event: Optional[str] = None) -> None:
         if by:
-            self.counters[Key(name, dest, event)] += by
-
-    def add_change(self, before: schema.Tally, after: schema.Tally) -> Delta:
-        """The change of a set of rows, from their tallies (schema.tally_sql) before and after."""
-        self.removed += int(before[0] - after[0])
-        self.failed += int(after[1] - before[1])
-        self.stuck += int(after[2] - before[2])
-        for index, name in enumerate(schema.DESTINATIONS):
-            self.live[name] += int(after[3 + 2 * index] - before[3 + 2 * index])
-            self.dead[name] += int(after[4 + 2 * index] - before[4 + 2 * index])
-        return self
+            key = Key(name, dest, event)
+            self.counters[key] = self.counters.get(key, 0) + by
 
     def add_row(self, need: int, dead: int, new_need: int, new_dead: int, times: int = 1) -> Delta:
         """The change of `times` rows alike; a row no destination needs any more is deleted."""
@@ -87,19 +82,16 @@ class Delta:
             self.dead[name] += times * (bool(new_dead & bit) - bool(dead & bit))
         return self
 
-    def _stored(self) -> Iterable[Tuple[str, int]]:
-        yield "removed", self.removed
-        yield "failed", self.failed
-        yield "stuck", self.stuck
-        for name in schema.DESTINATIONS:
-            yield Key("live", name).stored(), self.live[name]
-            yield Key("dead", name).stored(), self.dead[name]
-        for key, by in self.counters.items():
-            yield key.stored(), by
-
     def write(self, conn: sqlite3.Connection) -> None:
         """Into the caller's transaction."""
-        conn.executemany(schema.BUMP_COUNTER, [(name, by) for name, by in self._stored() if by])
+        rows = [
+            (name, by) for name, by in (("removed", self.removed), ("failed", self.failed), ("stuck", self.stuck)) if by
+        ]
+        rows += [(_LIVE[name], by) for name, by in self.live.items() if by]
+        rows += [(_DEAD[name], by) for name, by in self.dead.items() if by]
+        rows += [(key.stored(), by) for key, by in self.counters.items() if by]
+        if rows:
+            conn.executemany(schema.BUMP_COUNTER, rows)
 
 
 class Ledger:
@@ -151,7 +143,8 @@ class Ledger:
         for name in schema.DESTINATIONS:
             self.live_base[name] += delta.live[name]
             self.dead[name] += delta.dead[name]
-        self.counters.update(delta.counters)
+        for key, by in delta.counters.items():
+            self.counters[key] += by
 
     def set_mask(self, conn: sqlite3.Connection, mask: int) -> None:
         """The destinations new records are for, from now on (inside the caller's transaction)."""

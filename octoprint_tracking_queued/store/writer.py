@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, Optional, Tuple
 
 from . import schema
 from .file import QueueUnusable, inspect
@@ -25,6 +25,7 @@ _SELECT_NEXT = (
     "LEFT JOIN tq_tries AS t ON t.dest = ? AND t.id = _id"
 )
 _FORGET_TRIES = "DELETE FROM tq_tries WHERE dest = ? AND id IN (SELECT _id FROM `%s` WHERE {where})" % schema.TABLE
+_DELETE_AS_READ = f"DELETE FROM `{schema.TABLE}` WHERE _id = ? AND need = ? AND dead = ?"
 _SELECT_STATE = f"SELECT need, dead FROM `{schema.TABLE}` WHERE _id = ?"
 
 
@@ -38,6 +39,7 @@ class Entry:
     time_certain: bool = True
     dest: str = schema.TRACKING
     attempts: int = 0
+    state: Tuple[int, int] = (0, 0)  # need, dead as next() read them
 
     @property
     def outgoing(self) -> dict:
@@ -98,7 +100,7 @@ class Writer(Intake):
                     record.update(attempts=attempts, last_error=last_error)
                 self.in_flight[dest] = rowid
                 when, certain = self.boots.timing(boot, mono, record.get("created", created))
-                return Entry(rowid, record, when, certain, dest, attempts or 0)
+                return Entry(rowid, record, when, certain, dest, attempts or 0, (need, dead))
 
     def _settle(self, entry: Entry, work: Callable[[sqlite3.Connection, Delta, int, int], None]) -> None:
         """Runs `work` on the entry's row as it is now (a clear may have changed it meanwhile)."""
@@ -117,19 +119,29 @@ class Writer(Intake):
         bit = schema.BIT[entry.dest]
 
         def delivered(conn: sqlite3.Connection, delta: Delta, need: int, dead: int) -> None:
-            # Counted even when the row was cleared while it was on its way: it did arrive.
-            delta.count("delivered", 1, entry.dest)
             if not need & bit:
                 return
             if need & ~bit:
                 conn.execute(f"UPDATE `{schema.TABLE}` SET need = need & ~{bit} WHERE _id = ?", (entry.rowid,))
             else:
                 conn.execute(f"DELETE FROM `{schema.TABLE}` WHERE _id = ?", (entry.rowid,))
-            if entry.attempts:
-                conn.execute("DELETE FROM tq_tries WHERE dest = ? AND id = ?", (bit, entry.rowid))
+            conn.execute("DELETE FROM tq_tries WHERE dest = ? AND id = ?", (bit, entry.rowid))
             delta.add_row(need, dead, need & ~bit, dead & ~bit)
 
-        self._settle(entry, delivered)
+        def change(conn: sqlite3.Connection, delta: Delta) -> None:
+            # Counted even when the row was cleared while it was on its way: it did arrive.
+            delta.count("delivered", 1, entry.dest)
+            need, dead = entry.state
+            # The common case in one statement: the row as next() read it, for this destination only.
+            if need == bit and not dead and not entry.attempts:
+                if conn.execute(_DELETE_AS_READ, (entry.rowid, need, dead)).rowcount:
+                    delta.add_row(need, dead, 0, 0)
+                    return
+            delivered(conn, delta, *(conn.execute(_SELECT_STATE, (entry.rowid,)).fetchone() or (0, 0)))
+
+        with self.qf.lock:
+            self.in_flight[entry.dest] = None
+            self._transaction(self.qf.getter, change)
 
     def _tried(self, entry: Entry, reason: str, dead_letter: bool) -> None:
         bit = schema.BIT[entry.dest]
