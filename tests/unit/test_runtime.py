@@ -5,6 +5,7 @@ a test says so; elsewhere the test takes the worker's steps itself (`run_once`).
 from __future__ import annotations
 
 import copy
+import sqlite3
 import threading
 import time
 from typing import Any, Callable, Optional
@@ -14,6 +15,7 @@ import pytest
 from octoprint_tracking_queued import api, config
 from octoprint_tracking_queued.delivery import Delivered
 from octoprint_tracking_queued.lock import QueueLock
+from octoprint_tracking_queued.queue import TrackingQueue
 from octoprint_tracking_queued.records import FIRMWARE_TIMEOUT
 from octoprint_tracking_queued.runtime import PUSH_INTERVAL, THROTTLE_REFRESH, Host, OneShots, Runtime
 
@@ -549,3 +551,56 @@ def test_one_shot_timers_share_one_thread_and_honour_cancel(caplog):
     assert done.wait(5)
     assert fired == ["first", "broken", "second", "last"]
     assert "Error in a tracking timer" in caplog.text  # logged; the timers after it still ran
+
+
+def connections_of(root: object, depth: int = 3) -> list[sqlite3.Connection]:
+    """Every SQLite connection held in the attributes of `root`, found by type, not by name,
+    so that the test does not depend on how the queue names or nests them."""
+    found: dict[int, sqlite3.Connection] = {}
+    level = [root]
+    for _ in range(depth):
+        nested = []
+        for obj in level:
+            for value in getattr(obj, "__dict__", {}).values():
+                if isinstance(value, sqlite3.Connection):
+                    found[id(value)] = value
+                elif hasattr(value, "__dict__") and not isinstance(value, type):
+                    nested.append(value)
+        level = nested
+    return list(found.values())
+
+
+def test_a_record_is_durable_before_on_event_returns_and_only_its_insert_pays_a_full_sync(world):
+    # The queue as the plugin opens it (Runtime builds it). Which connection stores a record and
+    # which one the worker settles it on is watched, not looked up by attribute name.
+    statements: dict[int, list[str]] = {}
+    connections = connections_of(world.runtime.queue)
+    assert connections
+    for conn in connections:
+        statements[id(conn)] = log = []
+        conn.set_trace_callback(log.append)
+
+    def used(verb: str) -> list[sqlite3.Connection]:
+        return [c for c in connections if any(s.lstrip().upper().startswith(verb) for s in statements[id(c)])]
+
+    world.runtime.on_event(*PRINT_DONE)
+    (inserting,) = used("INSERT")
+    assert statements[id(inserting)][-1] == "COMMIT"  # committed before on_event returned
+    # Another connection, as after a crash of this process, reads it from the file.
+    other = TrackingQueue(world.folder, read_only=True)
+    try:
+        assert [r["event"] for r in other.page("pending", 0, 10)] == ["startup", "print_done"]
+    finally:
+        other.close()
+    # SQLite's synchronous levels: 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA.
+    assert inserting.execute("PRAGMA synchronous").fetchone()[0] == 2  # one fsync per record, at the insert
+
+    for log in statements.values():
+        log.clear()
+    while world.runtime.worker.run_once() == 0:
+        pass
+    assert world.delivery.sent == ["startup", "print_done"]
+    (settling,) = used("DELETE")  # the acknowledgements
+    assert settling is not inserting
+    # NORMAL: an acknowledgement lost to a power cut is a duplicate, never a loss; no fsync of its own.
+    assert settling.execute("PRAGMA synchronous").fetchone()[0] == 1
