@@ -252,6 +252,29 @@ def test_opting_out_is_final_for_what_was_collected(world, caplog):
     assert world.settings.unique_id() == BUNDLED_ID
 
 
+class WatchedLock:
+    """A lock that says when a caller has to wait for it."""
+
+    def __init__(self, contended: threading.Event) -> None:
+        self._lock = threading.Lock()
+        self._contended = contended
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        if self._lock.acquire(False):
+            return True
+        self._contended.set()
+        return self._lock.acquire(blocking, timeout)
+
+    def release(self) -> None:
+        self._lock.release()
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
 def test_a_record_stored_while_opting_out_is_deleted_with_the_rest(world):
     # A ping timer thread is storing its record when the user opts out on another thread.
     storing, go_on = threading.Event(), threading.Event()
@@ -262,15 +285,26 @@ def test_a_record_stored_while_opting_out_is_deleted_with_the_rest(world):
         assert go_on.wait(10)
         return put(record)
 
+    # The opt-out either clears at once (the bug) or waits for the lock the record is stored
+    # under; the test waits for whichever comes first, so no interval decides the outcome.
+    moved, cleared = threading.Event(), threading.Event()
+    clear = world.runtime.queue.clear
+
+    def watched_clear(*args: Any, **kwargs: Any) -> int:
+        cleared.set()
+        moved.set()
+        return clear(*args, **kwargs)
+
     world.runtime.queue.put = slow_put
+    world.runtime.queue.clear = watched_clear
+    world.runtime._consent = WatchedLock(moved)
     ping = threading.Thread(target=world.timers.fire, args=("_track_ping",))
     ping.start()
     assert storing.wait(10)
     opt_out = threading.Thread(target=world.save, kwargs={"enabled": False})
     opt_out.start()
-    # Gives an opt-out that does not wait for the record the chance to finish first (the bug);
-    # the right one is still waiting here, so this bound never decides a pass.
-    opt_out.join(0.3)
+    assert moved.wait(10), "the opt-out neither cleared nor waited"
+    assert not cleared.is_set(), "the opt-out cleared while a record was being stored"
     go_on.set()
     ping.join(10)
     opt_out.join(10)
@@ -514,6 +548,27 @@ def test_webui_load_is_rate_limited_per_user_and_session(world):
     assert api.command(world.runtime, "track", track, lambda: False, ("bob", "s1"))[0] == 200
     # coalesced as well: one pending load per browser and OS
     assert world.pending() == ["startup", "webui_load"]
+
+
+def test_a_rate_limited_webui_load_stores_nothing(world):
+    # Each load from another browser version: coalescing (same browser and OS) cannot hide a
+    # record that a refused call stored before the limit said no.
+    def track(version: int, caller: tuple[str, str]) -> int:
+        payload = {"browser_name": "Chromium", "browser_version": str(version), "os_name": "Linux", "os_version": "6"}
+        return api.command(world.runtime, "track", {"event": "webui_load", "payload": payload}, lambda: False, caller)[
+            0
+        ]
+
+    assert track(1, ("bob", "s1")) == 200
+    before = (world.pending(), world.runtime.status())
+    assert track(2, ("bob", "s1")) == 429  # the same session within the minute
+    assert (world.pending(), world.runtime.status()) == before
+    for n, session in enumerate(("s2", "s3")):
+        assert track(3 + n, ("bob", session)) == 200
+    before = (world.pending(), world.runtime.status())
+    assert track(5, ("bob", "s4")) == 429  # a fourth session of one user within the minute
+    assert (world.pending(), world.runtime.status()) == before
+    assert world.pending() == ["startup"] + ["webui_load"] * 3
 
 
 def test_page_shows_what_is_sent(world):
