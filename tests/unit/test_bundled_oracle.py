@@ -18,11 +18,9 @@ import pytest
 from octoprint_tracking_queued import records, system
 from octoprint_tracking_queued.config import EVENT_SWITCHES
 from tests.harness.bundled import BundledTracking, installed_version, octoprint_2, register_plugin_events, wire
-
-from .test_records import BUS_EVENTS, ON_PURPOSE, THROTTLED
+from tests.harness.bus_events import BUS_EVENTS, ON_PURPOSE, THROTTLED, UID
 
 PAYLOADS = Path(__file__).resolve().parent / "payloads"
-UID = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
 VERSION = installed_version()
 OCTOPRINT_2 = octoprint_2(VERSION)
 ENVIRONMENT = {

@@ -312,6 +312,16 @@ def test_a_record_stored_while_opting_out_is_deleted_with_the_rest(world):
     assert world.runtime.status()["cleared"] == 2  # startup and the ping
 
 
+def test_what_is_logged_never_holds_the_instance_id_or_the_url(world, caplog):
+    caplog.set_level("DEBUG")
+    world.runtime.on_event(*PRINT_DONE)
+    while world.runtime.worker.run_once() == 0:
+        pass
+    assert world.delivery.sent == ["startup", "print_done"]
+    assert "Sent tracking event print_done" in caplog.text
+    assert BUNDLED_ID not in caplog.text and "127.0.0.1:9" not in caplog.text
+
+
 def test_a_config_yaml_opt_out_clears_at_start(world, make_world):
     world.runtime.on_event(*PRINT_DONE)
     world.runtime.shutdown()
