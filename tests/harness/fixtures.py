@@ -115,11 +115,21 @@ def octoprint_factory(
         try:
             server.stop(timeout=30)
         except Exception:
-            server.kill()
+            server.kill()  # stop() recorded why (server.stops)
 
+    # A shutdown that hangs or ends with an error is a failure of the test, never hidden:
+    # every SIGTERM, the test's own and this teardown's, must end in exit 0.
+    bad = [
+        f"server {index} ({server.basedir.name}): {how}"
+        for index, server in enumerate(servers)
+        for how in server.stops
+        if how != "exit 0"
+    ]
     failed = any(getattr(getattr(request.node, "rep_" + phase, None), "failed", False) for phase in ("setup", "call"))
-    if failed:
+    if failed or bad:
         _keep_logs(request.node.nodeid, servers)
+    if bad:
+        pytest.fail("OctoPrint did not shut down cleanly: " + "; ".join(bad))
 
     attempts = outbound_guard.attempts
     if attempts:
