@@ -190,6 +190,8 @@ class Runtime:
         self._wall = wall
         self._started = clock()
         self._maker = records.RecordMaker(octoprint_2)
+        # How long a connection waits for FirmwareData; tests that wait for it shorten it.
+        self.firmware_timeout = records.FIRMWARE_TIMEOUT
         self._throttle = system.ThrottleSource()
         self._timers: list[Timer] = []  # ping, pong, throttle refresh: while tracking
         self._firmware_timer: Optional[Timer] = None
@@ -370,7 +372,7 @@ class Runtime:
                 return  # the common case: no context built, nothing written
             self._track(lambda ctx: self._maker.from_event(event, payload, ctx))
             if self._maker.awaiting_firmware and self._firmware_timer is None:
-                self._firmware_timer = self._timer(records.FIRMWARE_TIMEOUT, self._firmware_timeout, False)
+                self._firmware_timer = self._timer(self.firmware_timeout, self._firmware_timeout, False)
                 self._firmware_timer.start()
         except Exception:
             logger.exception("Error while handling event %s", event)

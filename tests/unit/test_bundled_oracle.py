@@ -87,6 +87,7 @@ def test_a_connection_without_firmware_data(bundled):
     assert oracle.on_event("Connected", connected) == [] and maker.from_event("Connected", connected, ctx()) is None
     theirs = oracle.fire_timers()
     if OCTOPRINT_2:
+        assert [timer.interval for timer in oracle.timers] == [records.FIRMWARE_TIMEOUT]  # its 15 s
         assert theirs and [wire(maker.firmware_timeout(ctx()))] == theirs
     else:
         assert theirs == [] and maker.firmware_timeout(ctx()) is not None

@@ -457,6 +457,14 @@ def test_printer_reported_without_firmware_after_the_timeout(world):
     assert world.pending() == ["startup", "printer_connected"]
 
 
+def test_the_firmware_wait_is_the_runtimes_own(world):
+    # Integration tests shorten it to wait seconds, not 15: the timer must take it from there.
+    world.runtime.firmware_timeout = 2.0
+    world.runtime.on_event("Connected", {"port": "VIRTUAL", "baudrate": 115200})
+    (timer,) = world.timers.live("_firmware_timeout")
+    assert timer.interval == 2.0
+
+
 def test_firmware_data_in_time_leaves_the_timeout_nothing_to_do(world):
     world.runtime.on_event("Connected", {"port": "VIRTUAL", "baudrate": 115200})
     world.runtime.on_event("FirmwareData", {"name": "Marlin"})

@@ -216,3 +216,24 @@ def test_a_wrong_offline_verdict_is_probed_every_max_delay_and_a_success_believe
     assert worker.status()["connectivity"] == "reachable"
     run_until_idle(worker, clock)
     assert server.got == [0, 0, 1, 2]
+
+
+def test_the_age_cap_runs_every_expire_every_seconds_of_the_worker(queue):
+    # The integration tests shorten this interval to wait seconds, not a minute, for a pass:
+    # it must be the one the worker keeps to.
+    passes = []
+    expire = queue.expire
+
+    def counted() -> int:
+        passes.append(clock.now)
+        return expire()
+
+    queue.expire = counted
+    server = Server(*[Retry("down")] * 50)
+    queue.put(rec(0))
+    worker, clock = make(queue, server, rand=lambda: 0.0)  # every retry at once
+    worker.expire_every = 5.0
+    for _ in range(12):
+        worker.run_once()
+        clock.now += 1
+    assert passes == [1000.0, 1005.0, 1010.0]
