@@ -1,13 +1,19 @@
 """The plugin's cost to OctoPrint, measured on a real ``octoprint serve`` beside its reference.
 
-    .venv/bin/python bench/perf.py [--quick] [--profile] [--pending 100000] [--idle 60]
+    .venv/bin/python bench/perf.py [--quick] [--profile] [--pending 100000] [--idle 60] [--margin F]
 
 Starts OctoPrint servers with the plugin (tools/server.py) and a tracking receiver
 (tools/receiver.py) on 127.0.0.1 in a temporary folder, measures, stops everything and
 prints a markdown table: each figure beside a reference measured in the same run, the
 ratio and the goal. Only the ratios mean much on a busy machine; re-run when one looks off.
 Needs strace for the fsync count (Debian: apt-get install strace; attaching needs root or
-ptrace rights); without it that row says so. Takes about three minutes (--quick: about one).
+ptrace rights); without it that row says so. Takes about three minutes.
+
+Exits 1 when a goal is missed by more than the noise margin (a fraction of the goal, `--margin`,
+default 10 %; the rows and the margin it used are printed). `--quick` is the gate `./dev test`
+runs (under a minute): one server, the rows that need no large queue (a tracked and an
+untracked `on_event`, fsyncs per record, idle wake-ups), fewer samples, and the generous
+margin QUICK_MARGIN, chosen from repeated runs on the busy 2-core CI machine (README).
 
 The hot paths are timed inside the server by a bench-only plugin (bench/plugins/tq_bench.py)
 with time.perf_counter_ns.
@@ -28,7 +34,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,6 +56,14 @@ TRACKED = ("plugin_pluginmanager_install_plugin", {"id": "bench", "version": "1.
 UNTRACKED = ("ZChange", {"new": 0.4, "old": 0.2})
 PAGE = 50
 MIB = 1024 * 1024
+# Noise margins, a fraction of each goal: a goal missed by more fails the run (exit 1).
+MARGIN = 0.10
+# --quick runs where four other jobs share two cores: see README, "Performance", for the runs.
+QUICK_MARGIN = 1.0
+# One fsync per record: fewer means records are not durable when on_event returns, more
+# means the worker's writes pay one too (the design: one durable write per record).
+FSYNC_BAND = (0.9, 1.1)
+FSYNC_GOAL = f"{FSYNC_BAND[0]}–{FSYNC_BAND[1]}"
 
 
 def say(text: str) -> None:
@@ -183,6 +197,8 @@ class Bench:
         self.args = args
         self.rows: List[List[str]] = []
         self.notes: List[str] = []
+        self.margin = args.margin if args.margin is not None else (QUICK_MARGIN if args.quick else MARGIN)
+        self.missed: List[str] = []  # goals missed by more than the margin
         self.tmp = Path(tempfile.mkdtemp(prefix="tq-perf-"))
         self.receiver = Receiver()
         self.guard = OutboundGuard()
@@ -231,9 +247,28 @@ class Bench:
         response.raise_for_status()
         return elapsed
 
-    def row(self, measure: str, value: str, reference: str, ratio: str, goal: str, met: Optional[bool]) -> None:
+    def row(
+        self,
+        measure: str,
+        value: str,
+        reference: str,
+        ratio: str,
+        goal: str,
+        met: Optional[bool],
+        within: Optional[bool] = None,
+    ) -> None:
+        """`met`: the goal; `within`: the goal widened by the noise margin (None: as met)."""
         self.rows.append([measure, value, reference, ratio, goal, "—" if met is None else ("yes" if met else "**no**")])
         say(f"{measure}: {value} | {reference} | {ratio}")
+        if (met if within is None else within) is False:
+            self.missed.append(f"{measure}: {value} ({ratio}) against {goal}")
+
+    def at_most(self, value: float, goal: float) -> Tuple[bool, bool]:
+        """(met, within the margin) of a goal `value <= goal`."""
+        return value <= goal, value <= goal * (1 + self.margin)
+
+    def at_least(self, value: float, goal: float) -> Tuple[bool, bool]:
+        return value >= goal, value >= goal * (1 - self.margin)
 
     # ~~ the run
 
@@ -247,10 +282,14 @@ class Bench:
         poll(lambda: "startup" in self.receiver.events(), 30, "the startup record")
         self.wait_empty(small)
         self.on_event(small, rounds=3 if quick else 6, per_round=150 if quick else 250)
-        self.lone_events(small, n=10 if quick else 30)
+        if not quick:
+            self.lone_events(small, n=30)
         self.untracked(small, n=5000 if quick else 20000)
         self.fsyncs(small, n=150 if quick else 300)
-        self.idle(small, seconds=self.args.idle if self.args.idle is not None else (15 if quick else 60))
+        self.idle(small, seconds=self.args.idle if self.args.idle is not None else (5 if quick else 60))
+        if quick:  # the gate: what needs no large queue
+            small.stop()
+            return
         status_ref = [self.timed_get(small, API) for _ in range(40)]
         if self.args.profile:
             self.profile(small)
@@ -292,7 +331,7 @@ class Bench:
                 f"bare sqlite INSERT+COMMIT (WAL, FULL) of a JSON row: {reference:.0f} µs",
                 f"{value / reference:.2f}×",
                 f"≤ {goal}×",
-                value / reference <= goal,
+                *self.at_most(value / reference, goal),
             )
 
     def lone_events(self, server: OctoPrintServer, n: int) -> None:
@@ -314,7 +353,7 @@ class Bench:
             f"bare commit, as lone: {reference:.0f} µs",
             f"{value / reference:.2f}×",
             "≤ 1.5×",
-            value / reference <= 1.5,
+            *self.at_most(value / reference, 1.5),
         )
 
     def untracked(self, server: OctoPrintServer, n: int) -> None:
@@ -330,14 +369,14 @@ class Bench:
             f"the bundled tracking plugin's `on_event`: {reference:.1f} µs",
             f"{value / reference:.2f}×",
             "≤ 20 µs",
-            value <= 20,
+            *self.at_most(value, 20),
         )
 
     def fsyncs(self, server: OctoPrintServer, n: int) -> None:
         measure = "fsync + fdatasync per record, queued and delivered"
         strace = shutil.which("strace")
         if strace is None:
-            self.row(measure, "not measured: strace missing (apt-get install strace)", "1", "", "≤ 1.1", None)
+            self.row(measure, "not measured: strace missing (apt-get install strace)", "1", "", FSYNC_GOAL, None)
             return
         say(f"counting fsyncs over {n} records queued and delivered (strace)")
         out, err = self.tmp / "strace.txt", self.tmp / "strace.err"
@@ -356,7 +395,7 @@ class Bench:
             )
             if tracer.poll() is not None:
                 reason = err.read_text().strip().splitlines()[-1:] or [f"exit {tracer.returncode}"]
-                self.row(measure, f"not measured: strace says {reason[0]}", "1", "", "≤ 1.1", None)
+                self.row(measure, f"not measured: strace says {reason[0]}", "1", "", FSYNC_GOAL, None)
                 return
             before = self.receiver.events().count("install_plugin")
             self.bench(server, "on_event", event=TRACKED[0], payload=TRACKED[1], n=n, gap=0.002, timeout=300)
@@ -381,8 +420,11 @@ class Bench:
             f"{value:.2f} ({calls} for {n} records)",
             "one durable write when queued: 1",
             f"{value:.2f}",
-            "≤ 1.1",
-            value <= 1.1,
+            FSYNC_GOAL,
+            FSYNC_BAND[0] <= value <= FSYNC_BAND[1],
+            # A count, not a time: as steady on a busy machine as on a quiet one (1.02 in every
+            # run), so always the plain margin, never --quick's.
+            FSYNC_BAND[0] * (1 - MARGIN) <= value <= FSYNC_BAND[1] * (1 + MARGIN),
         )
 
     def idle(self, server: OctoPrintServer, seconds: float) -> None:
@@ -432,7 +474,7 @@ class Bench:
                 f"a keep-alive `requests` loop replaying the same requests, {name}: {reference:.0f}/s",
                 f"{ours / reference:.2f}× (all: {ratios})",
                 "≥ 0.8×",
-                ours / reference >= 0.8,
+                *self.at_least(ours / reference, 0.8),
             )
 
     def _drain_once(self, server: OctoPrintServer, count: int) -> tuple:
@@ -490,6 +532,7 @@ class Bench:
             f"{value - reference:+.0f} ms",
             "≤ +100 ms",
             value - reference <= 100,
+            value - reference <= 100 * (1 + self.margin),
         )
         # Launch to API answering: the whole start, noisy on a busy machine; the fastest of
         # each is the one least disturbed.
@@ -556,7 +599,7 @@ class Bench:
             f"itself at 0 pending: {ref0:.1f} ms (at {few} pending, same moment: {median(small_status) * 1000:.1f} ms)",
             f"{value / ref0:.2f}×",
             "≤ 1.5×",
-            value / ref0 <= 1.5,
+            *self.at_most(value / ref0, 1.5),
         )
         ref = median(reference) * 1000
         for name in variants:
@@ -567,7 +610,7 @@ class Bench:
                 f"first page at {few} pending: {ref:.1f} ms",
                 f"{value / ref:.2f}×",
                 "≤ 1.5×",
-                value / ref <= 1.5,
+                *self.at_most(value / ref, 1.5),
             )
         large_rss, small_rss = rss_mib(large.process.pid), rss_mib(small.process.pid)
         self.row(
@@ -576,7 +619,7 @@ class Bench:
             f"{few} pending: {small_rss:.0f} MiB",
             f"{large_rss - small_rss:+.0f} MiB",
             "≤ +20 MiB",
-            large_rss - small_rss <= 20,
+            *self.at_most(large_rss - small_rss, 20),
         )
 
     def close(self) -> None:
@@ -610,11 +653,16 @@ class Bench:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer samples, a shorter idle window")
+    parser.add_argument(
+        "--quick", action="store_true", help="the gate of ./dev test: one server, no large queue, fewer samples"
+    )
+    parser.add_argument(
+        "--margin", type=float, help=f"noise margin, a fraction of each goal ({MARGIN}; --quick {QUICK_MARGIN})"
+    )
     parser.add_argument("--profile", action="store_true", help="also print cProfile of on_event, tracked and not")
     parser.add_argument("--pending", type=int, default=100_000, help="records pending for the large-queue figures")
     parser.add_argument("--backlog", type=int, default=1000, help="records in the drained backlog")
-    parser.add_argument("--idle", type=float, help="seconds of the idle window (default 60, --quick 15)")
+    parser.add_argument("--idle", type=float, help="seconds of the idle window (default 60, --quick 5)")
     parser.add_argument("--keep", action="store_true", help="keep the servers' folders")
     args = parser.parse_args()
     if not shutil.which("strace"):
@@ -632,6 +680,14 @@ def main() -> int:
         bench.close()
     bench.notes.append(f"the whole run took {time.monotonic() - started:.0f} s")
     print(bench.table(), flush=True)
+    if bench.missed:
+        print(
+            f"\nMissed by more than the noise margin ({bench.margin:.0%} of a timed goal, {MARGIN:.0%} of a count):",
+            flush=True,
+        )
+        for line in bench.missed:
+            print(f"- {line}", flush=True)
+        return 1
     return 0
 
 

@@ -93,6 +93,8 @@ class Tracker:
         self._throttle = system.ThrottleSource()
         self._timers: List[Timer] = []  # ping, pong, throttle refresh: while tracking
         self._firmware_timer: Optional[Timer] = None
+        # How long a connection waits for FirmwareData; tests that wait for it shorten it.
+        self.firmware_timeout = records.FIRMWARE_TIMEOUT
         self._tracking = False
         self._effective: Dict[str, Any] = {}
         self._tracked_events: frozenset = frozenset()
@@ -153,7 +155,7 @@ class Tracker:
             return  # the common case: no context built, nothing written
         self.track(lambda ctx: self._maker.from_event(event, payload, ctx))
         if self._maker.awaiting_firmware and self._firmware_timer is None:
-            self._firmware_timer = self._timer(records.FIRMWARE_TIMEOUT, self._firmware_timeout, False)
+            self._firmware_timer = self._timer(self.firmware_timeout, self._firmware_timeout, False)
             self._firmware_timer.start()
 
     def _firmware_timeout(self) -> None:

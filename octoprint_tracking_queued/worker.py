@@ -99,6 +99,8 @@ class Worker:
         self._blocked = blocked
         self.initial_delay = initial_delay
         self.max_delay = max_delay
+        # Seconds between passes of the age cap; tests that wait for one shorten it.
+        self.expire_every = EXPIRE_EVERY
         self._clock = clock
         self._wall = wall
         self._rand = rand
@@ -208,7 +210,7 @@ class Worker:
             return None
         now = self._clock()
         if now >= self._next_expire:
-            self._next_expire = now + EXPIRE_EVERY
+            self._next_expire = now + self.expire_every
             self.queue.observe()
             if self.queue.expire():
                 self._on_change()

@@ -84,6 +84,9 @@ class OctoPrintServer:
         self.port = port
         self.env = dict(env or {})
         self.process: Optional[subprocess.Popen] = None
+        # How each SIGTERM of stop() ended: the exit code, or why there was none. The test
+        # fixture fails a test whose server shut down badly (tests/harness/fixtures.py).
+        self.stops: List[str] = []
         self.session = requests.Session()
         # Loopback only: never let the runner's own proxy variables route our
         # API calls somewhere else.
@@ -220,10 +223,12 @@ class OctoPrintServer:
                 self.process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 self.kill()
+                self.stops.append(f"ignored SIGTERM for {timeout}s, killed")
                 raise OctoPrintError(
                     f"octoprint serve ignored SIGTERM for {timeout}s, killed\n" + self.log_tail()
                 ) from None
             self.last_stop_seconds = time.monotonic() - started
+            self.stops.append(f"exit {self.process.returncode}")
         self._reap_group()
         return self.process.returncode
 

@@ -13,6 +13,7 @@ import pathlib
 import shutil
 import sqlite3
 import tempfile
+import time
 
 import pytest
 
@@ -186,11 +187,20 @@ def test_an_empty_file_is_simply_used(tmp_path):
     q.close()
 
 
-def test_second_recovery_on_the_same_second_keeps_both_files(tmp_path):
-    for _ in range(2):
+def test_second_recovery_on_the_same_second_keeps_both_files(tmp_path, monkeypatch):
+    # The clock is held on one second: the two recoveries' names collide every time, not only
+    # when they happen to fall within the same second.
+    monkeypatch.setattr(time, "strftime", lambda fmt, *when: "20260102-030405")
+    kept = []
+    for n in range(2):
         _garbage(str(tmp_path / DB_FILE))
+        kept.append(open(tmp_path / DB_FILE, "rb").read() + bytes([n]))
+        with open(tmp_path / DB_FILE, "ab") as file:
+            file.write(bytes([n]))  # each bad file its own bytes
         open_queue(str(tmp_path)).close()
-    assert len([p for p in os.listdir(tmp_path) if ".unusable-" in p and not p.endswith(("-wal", "-shm"))]) == 2
+    aside = sorted(p for p in os.listdir(tmp_path) if ".unusable-" in p and not p.endswith(("-wal", "-shm")))
+    assert aside == [f"{DB_FILE}.unusable-20260102-030405", f"{DB_FILE}.unusable-20260102-030405-1"]
+    assert [(tmp_path / name).read_bytes() for name in aside] == kept
 
 
 def run_without_root(folder) -> dict:

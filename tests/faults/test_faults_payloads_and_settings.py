@@ -114,7 +114,8 @@ def test_every_hostile_payload_becomes_a_sendable_record_or_a_bad_payload(tmp_pa
         delivery.close()
         queue.close()
     print(f"hostile payloads: {made} records made and sent, {refused} refused")
-    assert made > 50 and refused > 50
+    # The same fixed payloads every run: any change in what is kept or refused shows here.
+    assert (made, refused) == ((169, 204) if octoprint_2 else (161, 212))
 
 
 def test_a_record_queued_with_a_lone_surrogate_still_goes_out():
@@ -164,7 +165,8 @@ HOSTILE_SETTINGS = [
 def test_hostile_settings_are_refused_with_a_reason(update):
     started = time.monotonic()
     clean, errors = config.clean_update(update)
-    assert clean == {} or clean == {"queue": {}} or not any(clean.values())
+    # Nothing of a refused value is kept, not even a falsy one (0, "", False).
+    assert all(value == {} for value in clean.values()), clean
     assert errors and all(e.startswith("plugins.tracking_queued.") for e in errors)
     resolved, _ = config.resolve(update)  # the same value in config.yaml is never used
     for key in set(update) & set(config.DEFAULTS):

@@ -7,8 +7,8 @@ Starts ``octoprint serve`` of the running Python's venv on loopback (the harness
 offline base folder and outbound guard), connects the virtual printer, prints a file to
 the end, cancels a print, and makes the virtual printer fail one with a firmware error
 (MINTEMP). The payloads tq_test_events saw are written, unedited, to
-``tests/unit/payloads/<OctoPrint version>.json``, where tests/unit/test_records_parity.py
-feeds them through records.py. The virtual printer has no private data; the base folder
+``tests/unit/payloads/<OctoPrint version>.json``, where tests/unit/test_bundled_oracle.py
+feeds them through records.py and through that version's bundled tracking plugin. The virtual printer has no private data; the base folder
 (a temporary folder) is replaced by ``<basedir>`` wherever a payload names it.
 """
 

@@ -36,6 +36,29 @@ def default_plugin_settings(receiver: Receiver) -> Dict[str, Any]:
     }
 
 
+# Tests marked `network` reach the package index; every other test talks only to 127.0.0.1.
+NETWORK = os.environ.get("TQ_NETWORK") == "1"
+_deselected_network: List[str] = []
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: List[pytest.Item]) -> None:
+    if NETWORK:
+        return
+    network = [item for item in items if item.get_closest_marker("network")]
+    if network:
+        _deselected_network.extend(item.nodeid for item in network)
+        config.hook.pytest_deselected(items=network)
+        items[:] = [item for item in items if not item.get_closest_marker("network")]
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _deselected_network:
+        terminalreporter.write_line(
+            f"{len(_deselected_network)} test(s) that reach the package index not run (TQ_NETWORK=1 runs them): "
+            + ", ".join(_deselected_network)
+        )
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
     # Remember each phase's outcome on the item so fixtures can tell at
@@ -115,11 +138,21 @@ def octoprint_factory(
         try:
             server.stop(timeout=30)
         except Exception:
-            server.kill()
+            server.kill()  # stop() recorded why (server.stops)
 
+    # A shutdown that hangs or ends with an error is a failure of the test, never hidden:
+    # every SIGTERM, the test's own and this teardown's, must end in exit 0.
+    bad = [
+        f"server {index} ({server.basedir.name}): {how}"
+        for index, server in enumerate(servers)
+        for how in server.stops
+        if how != "exit 0"
+    ]
     failed = any(getattr(getattr(request.node, "rep_" + phase, None), "failed", False) for phase in ("setup", "call"))
-    if failed:
+    if failed or bad:
         _keep_logs(request.node.nodeid, servers)
+    if bad:
+        pytest.fail("OctoPrint did not shut down cleanly: " + "; ".join(bad))
 
     attempts = outbound_guard.attempts
     if attempts:

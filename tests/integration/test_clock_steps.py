@@ -13,7 +13,6 @@ import time
 import pytest
 
 from octoprint_tracking_queued.store import open_queue
-from octoprint_tracking_queued.worker import EXPIRE_EVERY
 from tests.harness.api import API, INSTALL, PLUGINS, active, status, wait_status
 from tests.harness.clock import DAY, ClockShift
 from tests.unit.fakes import FakeClocks
@@ -25,6 +24,8 @@ BEHIND = -40 * DAY
 # startup and shutdown records are made under the wrong clock too.
 CLOCK = dict(PLUGINS, events=dict(PLUGINS["events"], startup=True))
 SLACK = 2  # seconds: event_time is whole seconds, and the event reaches the plugin through the bus
+# The worker's age-cap interval in these servers (60 s in the plugin, shortened by tq_test_events).
+EXPIRE_EVERY = 3.0
 
 
 def pending(server: OctoPrintServer) -> list:
@@ -55,8 +56,9 @@ def test_40_days_behind_then_stepped_in_the_same_run(octoprint_factory, receiver
     shift = ClockShift(tmp_path, BEHIND)
     receiver.stop()  # the tracking server is down, as the network is at boot
     started = time.time()
-    server = octoprint_factory(plugin_settings=CLOCK, env=shift.env())
+    server = octoprint_factory(plugin_settings=CLOCK, env={**shift.env(), "TQ_TEST_EXPIRE_EVERY": str(EXPIRE_EVERY)})
     shift.wait_applied(server)
+    assert f"expire every {EXPIRE_EVERY} s" in server.log_text()  # the shortened interval is in force
     wait_status(server, lambda s: s["worker"]["alive"] and s["worker"]["failures"] >= 1)
     # The worker has run (it tried to send): it last aged and expired the queue before now.
     worker_ran = time.monotonic()
@@ -71,7 +73,8 @@ def test_40_days_behind_then_stepped_in_the_same_run(octoprint_factory, receiver
     fired.update(fire(server, ["after"]))
     wait_status(server, lambda s: active(s) == 6)
     # The server stays down until the worker has aged and expired the queue after the step
-    # (it does so every EXPIRE_EVERY seconds; the server came back 70 s later).
+    # (it does so every EXPIRE_EVERY seconds; the server came back 70 s later, after
+    # one pass of the plugin's 60 s interval, as here after one of the shortened one).
     assert _poll(lambda: time.monotonic() > worker_ran + EXPIRE_EVERY + 3, EXPIRE_EVERY + 10, interval=0.5)
     # The worker saw the step (it ages and expires in the same step; bounded by the poll).
     held = wait_status(server, lambda s: s["clock_confirmed"], timeout=30)

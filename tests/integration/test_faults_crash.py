@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.harness.api import status
+from tests.harness.api import wait_status
 from tests.harness.faults import FAST_RETRY, id_counts, prefill, seed, slow_ok
 
 BACKLOG = 2000
@@ -44,9 +44,10 @@ def test_crash_loop_loses_nothing(octoprint_factory, receiver):
         return set(backlog) <= {r["params"].get("event_id") for r in requests}
 
     assert receiver.wait_for(drained, timeout=120), "not every backlog record arrived"
-    final = status(server)
     # plugin's own records of each start (startup, ping) go out after the backlog
     assert receiver.wait_event("startup", count=KILLS + 1, timeout=30)
+    # Then nothing is left pending or in flight: every record was acknowledged once.
+    final = wait_status(server, lambda s: s["pending"] + s["in_flight"] == 0, timeout=30)
     server.stop()
 
     requests = receiver.requests
@@ -60,5 +61,7 @@ def test_crash_loop_loses_nothing(octoprint_factory, receiver):
     )
     assert not missing
     assert duplicates <= kills
-    assert final["in_flight"] <= 1 and final["failed"] == 0
-    assert all(r["status"] == 200 for r in requests)
+    assert final["failed"] == 0
+    # A kill between the answer and the acknowledgement sends a record twice, but it is counted
+    # delivered once: the counter commits with the acknowledgement (and survives the kills).
+    assert final["delivered"] == len(counts)

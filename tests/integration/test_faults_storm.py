@@ -17,6 +17,16 @@ from tests.harness.faults import FAST_RETRY, rss_bytes
 
 STORM = 10_000
 CAP = 2_000
+WATCH_LIMIT = 150.0  # seconds for every record to be queued or counted; measured: 29–32 s
+# Limits with margins from repeated runs (bench/storm_latency.py --runs 3, README "Tests" and
+# the scenario table): on this busy 2-core machine the ratio was 1.6–2.2, p95 23–27 ms,
+# max 109–233 ms, RSS +3.9–4.0 MiB, queue file and WAL 4.7 MiB.
+MAX_RATIO = 4.0  # /api/version median during the storm against idle
+MAX_P95 = 0.100  # seconds
+MAX_LATENCY = 2.0  # seconds: the API kept answering
+MAX_RSS_GROWTH = 16 * 2**20
+# 2,000 records (about 2.4 MiB) plus a WAL cut back to queue.WAL_LIMIT (5 MiB) after checkpoints.
+MAX_DISK = 8 * 2**20
 # A firmware warning spammed by a broken firmware. (PrintDone would also make OctoPrint's
 # achievements plugin unlock achievements: extra records this count could not predict.)
 EVENT = "plugin_firmware_check_warning"
@@ -45,11 +55,14 @@ def test_event_storm(octoprint_factory, receiver):
     fired = server.fire_many(EVENT, STORM, PAYLOAD)
     assert fired["fired"] == STORM
     expected = total(before) + STORM
-    storm, done = [], threading.Event()
+    storm, done, timed_out = [], threading.Event(), threading.Event()
 
     def watch() -> None:
         while not done.wait(0.5):  # status is the heavier call: twice a second is plenty
-            if total(status(server)) >= expected or time.monotonic() - started > 150:
+            if total(status(server)) >= expected:
+                done.set()
+            elif time.monotonic() - started > WATCH_LIMIT:
+                timed_out.set()
                 done.set()
 
     started = time.monotonic()
@@ -72,12 +85,12 @@ def test_event_storm(octoprint_factory, receiver):
         f"store_failed {after['store_failed']}, RSS +{rss_growth / 2**20:.1f} MiB, "
         f"disk {after['disk_bytes'] / 2**20:.1f} MiB"
     )
-    assert done.is_set(), after
+    assert not timed_out.is_set(), f"not every record was queued or counted within {WATCH_LIMIT:.0f} s: {after}"
     assert after["pending"] + after["in_flight"] <= CAP  # the cap holds
     assert total(after) == expected  # every record is queued, delivered or counted as dropped
     assert after["store_failed"] == 0
-    assert max(storm) < 5.0  # the API kept answering
-    assert rss_growth < 64 * 2**20
-    assert after["disk_bytes"] < 16 * 2**20
+    assert ratio <= MAX_RATIO and p95 <= MAX_P95 and max(storm) < MAX_LATENCY  # the API kept answering
+    assert rss_growth < MAX_RSS_GROWTH
+    assert after["disk_bytes"] < MAX_DISK
     assert after["worker"]["alive"]
     assert "Traceback" not in server.log_text()

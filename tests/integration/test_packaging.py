@@ -1,9 +1,14 @@
 """`pip install .` must work with pip's default build isolation and ship everything the plugin needs.
 
-The wheel is built the way a user's pip builds the plugin manager's archive: isolated, from
-pyproject.toml alone. Then it is installed alone into a new virtualenv (OctoPrint and the other
-dependencies from the package index, nothing from this checkout; OctoPrint in the version under
-test) and served: the plugin loads from there, in German.
+Offline (the default, like every test: only 127.0.0.1): the wheel is built from pyproject.toml
+with this venv's setuptools (no build isolation, no index), installed alone with
+`--no-index --no-deps` into a new virtualenv whose dependencies come from a local folder, this
+venv's installed packages without this checkout (`pip check` proves that they satisfy what
+the wheel declares); then served: the plugin loads from the new venv, in German.
+
+Marked `network` (deselected unless TQ_NETWORK=1, README "Tests"): the same with pip's
+defaults, build isolation and the package index, the way a user's pip installs the plugin
+manager's archive.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import email
 import subprocess
 import sys
+import sysconfig
 import zipfile
 from pathlib import Path
 from typing import Iterator, List
@@ -26,31 +32,41 @@ REPO = Path(__file__).resolve().parents[2]
 CATALOGUE = "octoprint_tracking_queued/translations/de/LC_MESSAGES/messages"
 
 
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("wheel")
+# What of this venv is the checkout itself, not a dependency: left out of the local folder.
+OWN = ("octoprint_tracking_queued", "octoprint_trackingqueued", "__editable__", "_octoprint_tracking_queued")
+
+
+def pip_wheel(out: Path, *options: str) -> Path:
     subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--disable-pip-version-check",
-            "-q",
-            "-w",
-            str(out),
-            str(REPO),
-        ],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--disable-pip-version-check", "-q", *options],
         check=True,
         capture_output=True,
         timeout=300,
+        cwd=str(REPO),
     )
     [built] = out.glob("*.whl")
     return built
 
 
-def test_wheel_builds_with_isolation_and_ships_templates_static_and_translations(wheel: Path):
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Built offline: this venv's setuptools, nothing from the index."""
+    out = tmp_path_factory.mktemp("wheel")
+    return pip_wheel(out, "--no-build-isolation", "--no-index", "-w", str(out), str(REPO))
+
+
+def contents(wheel: Path) -> set:
+    return {n for n in zipfile.ZipFile(wheel).namelist() if ".dist-info/RECORD" not in n}
+
+
+@pytest.mark.network
+def test_the_wheel_built_with_pips_default_isolation_is_the_same(wheel: Path, tmp_path: Path):
+    # setuptools from the index into an isolated build environment, as a user's pip does.
+    isolated = pip_wheel(tmp_path, "-w", str(tmp_path), str(REPO))
+    assert contents(isolated) == contents(wheel)
+
+
+def test_wheel_ships_templates_static_and_translations(wheel: Path):
     names = zipfile.ZipFile(wheel).namelist()
     package = REPO / "octoprint_tracking_queued"
     shipped = [
@@ -87,43 +103,67 @@ class CleanVenvServer(OctoPrintServer):
         return [str(self.python), *super().command()[1:]]
 
 
+def new_venv(path: Path) -> Path:
+    subprocess.run([sys.executable, "-m", "venv", str(path)], check=True, capture_output=True, timeout=120)
+    return path / "bin" / "python"
+
+
+def pip(python: Path, *args: str) -> None:
+    result = subprocess.run(
+        [str(python), "-m", "pip", "--disable-pip-version-check", *args], capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def local_dependencies(folder: Path) -> Path:
+    """This venv's installed packages, without this checkout, as a folder of links."""
+    folder.mkdir()
+    for entry in Path(sysconfig.get_paths()["purelib"]).iterdir():
+        if not entry.name.lower().startswith(OWN) and entry.suffix != ".pth":
+            (folder / entry.name).symlink_to(entry)
+    return folder
+
+
+def serve(python: Path, tmp_path: Path, outbound_guard) -> CleanVenvServer:
+    server = CleanVenvServer(tmp_path / "basedir", free_port(), {"enabled": False}, env=outbound_guard.proxy_env())
+    server.python = python
+    return server.start(timeout=90)
+
+
 @pytest.fixture
 def clean_venv_server(wheel: Path, tmp_path: Path, outbound_guard) -> Iterator[CleanVenvServer]:
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True, timeout=120)
-    python = venv / "bin" / "python"
-    # The wheel alone; pip brings OctoPrint and the rest from the index (from its cache when it can),
-    # OctoPrint in the version this run tests (./dev runs this file on each).
-    install = subprocess.run(
-        [
-            str(python),
-            "-m",
-            "pip",
-            "install",
-            "--disable-pip-version-check",
-            "-q",
-            str(wheel),
-            f"OctoPrint=={OCTOPRINT}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert install.returncode == 0, install.stdout + install.stderr
-    server = CleanVenvServer(
-        tmp_path / "basedir",
-        free_port(),
-        {"enabled": False},
-        env=outbound_guard.proxy_env(),
-    )
-    server.python = python
-    server.start(timeout=90)
+    """The wheel alone in a new venv, every dependency from a local folder: nothing leaves 127.0.0.1."""
+    python = new_venv(tmp_path / "venv")
+    site = next((tmp_path / "venv" / "lib").glob("python3*/site-packages"))
+    deps = local_dependencies(tmp_path / "dependencies")
+    (site / "dependencies.pth").write_text(f"{deps}\n", encoding="utf-8")
+    pip(python, "install", "--no-index", "--no-deps", "-q", str(wheel))
+    pip(python, "check")  # what the wheel declares is there, in versions it accepts
+    server = serve(python, tmp_path, outbound_guard)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def index_venv_server(wheel: Path, tmp_path: Path, outbound_guard) -> Iterator[CleanVenvServer]:
+    """The wheel in a new venv, OctoPrint (the version under test) and the rest from the index."""
+    python = new_venv(tmp_path / "venv")
+    pip(python, "install", "-q", str(wheel), f"OctoPrint=={OCTOPRINT}")
+    server = serve(python, tmp_path, outbound_guard)
     yield server
     server.stop()
 
 
 def test_the_wheel_alone_in_a_new_venv_loads_the_plugin_with_its_german_catalogue(clean_venv_server):
-    server = clean_venv_server
+    loads_in_german(clean_venv_server)
+
+
+@pytest.mark.network
+def test_the_wheel_with_its_dependencies_from_the_index_loads_the_plugin_in_german(index_venv_server):
+    loads_in_german(index_venv_server)
+
+
+def loads_in_german(server: CleanVenvServer) -> None:
     site_packages = next((server.python.parent.parent / "lib").glob("python3*/site-packages"))
     package = site_packages / "octoprint_tracking_queued"
     assert (package / "translations" / "de" / "LC_MESSAGES" / "messages.mo").is_file()

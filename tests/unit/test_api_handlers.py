@@ -136,11 +136,13 @@ def test_any_user_may_track_a_webui_load():
     assert runtime.calls == [("track", BROWSER)]
 
 
-def test_a_rate_limited_track_gets_429_and_stores_nothing():
-    status, body = api.command(
-        StubRuntime(), "track", {"event": "webui_load", "payload": BROWSER}, refused, ("flooder", "")
-    )
+def test_a_rate_limited_track_is_answered_429_with_the_wait_rounded_up():
+    # How the answer is made from the runtime's refusal; that a refused load stores nothing is
+    # the runtime's part (test_runtime.py: test_a_rate_limited_webui_load_stores_nothing).
+    runtime = StubRuntime()
+    status, body = api.command(runtime, "track", {"event": "webui_load", "payload": BROWSER}, refused, ("flooder", ""))
     assert status == 429 and body["queued"] is False and body["retry_after"] == 43 and "43 s" in body["error"]
+    assert runtime.calls == [("track", BROWSER)]
 
 
 @pytest.mark.parametrize(

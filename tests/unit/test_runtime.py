@@ -4,6 +4,7 @@ a test says so; elsewhere the test takes the worker's steps itself (`run_once`).
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 import uuid
@@ -17,6 +18,7 @@ from octoprint_tracking_queued.lock import QueueLock
 from octoprint_tracking_queued.records import FIRMWARE_TIMEOUT
 from octoprint_tracking_queued.runtime import PUSH_INTERVAL, Runtime
 from octoprint_tracking_queued.status import StatusBody, WorkerStatus
+from octoprint_tracking_queued.store import open_queue
 from octoprint_tracking_queued.timers import OneShots
 from octoprint_tracking_queued.tracker import THROTTLE_REFRESH
 from tests.harness.ids import ID_RULE, REFUSED_IDS
@@ -127,6 +129,29 @@ def test_opting_out_is_final_for_what_was_collected(world, caplog):
     assert world.settings.unique_id() == BUNDLED_ID
 
 
+class WatchedLock:
+    """A lock that says when a caller has to wait for it."""
+
+    def __init__(self, contended: threading.Event) -> None:
+        self._lock = threading.Lock()
+        self._contended = contended
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        if self._lock.acquire(False):
+            return True
+        self._contended.set()
+        return self._lock.acquire(blocking, timeout)
+
+    def release(self) -> None:
+        self._lock.release()
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
 def test_a_record_stored_while_opting_out_is_deleted_with_the_rest(world):
     # A ping timer thread is storing its record when the user opts out on another thread.
     storing, go_on = threading.Event(), threading.Event()
@@ -137,20 +162,41 @@ def test_a_record_stored_while_opting_out_is_deleted_with_the_rest(world):
         assert go_on.wait(10)
         return put(record)
 
+    # The opt-out either clears at once (the bug) or waits for the lock the record is stored
+    # under; the test waits for whichever comes first, so no interval decides the outcome.
+    moved, cleared = threading.Event(), threading.Event()
+    clear = world.runtime.queue.clear
+
+    def watched_clear(*args: Any, **kwargs: Any) -> int:
+        cleared.set()
+        moved.set()
+        return clear(*args, **kwargs)
+
     world.runtime.queue.put = slow_put
+    world.runtime.queue.clear = watched_clear
+    world.runtime.consent.lock = WatchedLock(moved)
     ping = threading.Thread(target=world.timers.fire, args=("ping",))
     ping.start()
     assert storing.wait(10)
     opt_out = threading.Thread(target=world.save, kwargs={"enabled": False})
     opt_out.start()
-    # Gives an opt-out that does not wait for the record the chance to finish first (the bug);
-    # the right one is still waiting here, so this bound never decides a pass.
-    opt_out.join(0.3)
+    assert moved.wait(10), "the opt-out neither cleared nor waited"
+    assert not cleared.is_set(), "the opt-out cleared while a record was being stored"
     go_on.set()
     ping.join(10)
     opt_out.join(10)
     assert world.pending() == []
     assert world.runtime.status()["cleared"] == 2  # startup and the ping
+
+
+def test_what_is_logged_never_holds_the_instance_id_or_the_url(world, caplog):
+    caplog.set_level("DEBUG")
+    world.runtime.on_event(*PRINT_DONE)
+    while world.runtime.worker.run_once() == 0:
+        pass
+    assert world.delivery.sent == ["startup", "print_done"]
+    assert "Sent tracking event print_done" in caplog.text
+    assert BUNDLED_ID not in caplog.text and "127.0.0.1:9" not in caplog.text
 
 
 def test_a_config_yaml_opt_out_clears_at_start(world, make_world):
@@ -367,6 +413,14 @@ def test_printer_reported_without_firmware_after_the_timeout(world):
     assert world.pending() == ["startup", "printer_connected"]
 
 
+def test_the_firmware_wait_is_the_runtimes_own(world):
+    # Integration tests shorten it to wait seconds, not 15: the timer must take it from there.
+    world.runtime.tracker.firmware_timeout = 2.0
+    world.runtime.on_event("Connected", {"port": "VIRTUAL", "baudrate": 115200})
+    (timer,) = world.timers.live("_firmware_timeout")
+    assert timer.interval == 2.0
+
+
 def test_firmware_data_in_time_leaves_the_timeout_nothing_to_do(world):
     world.runtime.on_event("Connected", {"port": "VIRTUAL", "baudrate": 115200})
     world.runtime.on_event("FirmwareData", {"name": "Marlin"})
@@ -470,6 +524,27 @@ def test_webui_load_is_rate_limited_per_user_and_session(world):
     assert world.pending() == ["startup", "webui_load"]
 
 
+def test_a_rate_limited_webui_load_stores_nothing(world):
+    # Each load from another browser version: coalescing (same browser and OS) cannot hide a
+    # record that a refused call stored before the limit said no.
+    def track(version: int, caller: tuple[str, str]) -> int:
+        payload = {"browser_name": "Chromium", "browser_version": str(version), "os_name": "Linux", "os_version": "6"}
+        return api.command(world.runtime, "track", {"event": "webui_load", "payload": payload}, lambda: False, caller)[
+            0
+        ]
+
+    assert track(1, ("bob", "s1")) == 200
+    before = (world.pending(), world.runtime.status())
+    assert track(2, ("bob", "s1")) == 429  # the same session within the minute
+    assert (world.pending(), world.runtime.status()) == before
+    for n, session in enumerate(("s2", "s3")):
+        assert track(3 + n, ("bob", session)) == 200
+    before = (world.pending(), world.runtime.status())
+    assert track(5, ("bob", "s4")) == 429  # a fourth session of one user within the minute
+    assert (world.pending(), world.runtime.status()) == before
+    assert world.pending() == ["startup"] + ["webui_load"] * 3
+
+
 def test_page_shows_what_is_sent(world):
     world.runtime.on_event(*PRINT_DONE)
     status, body = api.get(world.runtime, {"records": "pending", "offset": "1", "limit": "5"}, allowed)
@@ -505,3 +580,56 @@ def test_one_shot_timers_share_one_thread_and_honour_cancel(caplog):
     assert done.wait(5)
     assert fired == ["first", "broken", "second", "last"]
     assert "Error in a tracking timer" in caplog.text  # logged; the timers after it still ran
+
+
+def connections_of(root: object, depth: int = 3) -> list[sqlite3.Connection]:
+    """Every SQLite connection held in the attributes of `root`, found by type, not by name,
+    so that the test does not depend on how the queue names or nests them."""
+    found: dict[int, sqlite3.Connection] = {}
+    level = [root]
+    for _ in range(depth):
+        nested = []
+        for obj in level:
+            for value in getattr(obj, "__dict__", {}).values():
+                if isinstance(value, sqlite3.Connection):
+                    found[id(value)] = value
+                elif hasattr(value, "__dict__") and not isinstance(value, type):
+                    nested.append(value)
+        level = nested
+    return list(found.values())
+
+
+def test_a_record_is_durable_before_on_event_returns_and_only_its_insert_pays_a_full_sync(world):
+    # The queue as the plugin opens it (Runtime builds it). Which connection stores a record and
+    # which one the worker settles it on is watched, not looked up by attribute name.
+    statements: dict[int, list[str]] = {}
+    connections = connections_of(world.runtime.queue)
+    assert connections
+    for conn in connections:
+        statements[id(conn)] = log = []
+        conn.set_trace_callback(log.append)
+
+    def used(verb: str) -> list[sqlite3.Connection]:
+        return [c for c in connections if any(s.lstrip().upper().startswith(verb) for s in statements[id(c)])]
+
+    world.runtime.on_event(*PRINT_DONE)
+    (inserting,) = used("INSERT")
+    assert statements[id(inserting)][-1] == "COMMIT"  # committed before on_event returned
+    # Another connection, as after a crash of this process, reads it from the file.
+    other = open_queue(world.folder, read_only=True)
+    try:
+        assert [r["event"] for r in other.page("pending", 0, 10)] == ["startup", "print_done"]
+    finally:
+        other.close()
+    # SQLite's synchronous levels: 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA.
+    assert inserting.execute("PRAGMA synchronous").fetchone()[0] == 2  # one fsync per record, at the insert
+
+    for log in statements.values():
+        log.clear()
+    while world.runtime.worker.run_once() == 0:
+        pass
+    assert world.delivery.sent == ["startup", "print_done"]
+    (settling,) = used("DELETE")  # the acknowledgements
+    assert settling is not inserting
+    # NORMAL: an acknowledgement lost to a power cut is a duplicate, never a loss; no fsync of its own.
+    assert settling.execute("PRAGMA synchronous").fetchone()[0] == 1

@@ -9,6 +9,10 @@ POST /api/plugin/tq_test_events (admin only)
     {"command": "heartbeat", "kind": "ping"|"pong"}: runs tracking_queued's own ping or
         pong tracker, the function its RepeatedTimer calls, so a test need not wait
         the 60 s minimum interval for each heartbeat; answers once the record is stored.
+Environment, read at start-up (before tracking_queued's worker starts):
+    TQ_TEST_EXPIRE_EVERY: seconds between the worker's age-cap passes (60 in the plugin)
+    TQ_TEST_FIRMWARE_TIMEOUT: seconds a connection waits for FirmwareData (15 in the plugin)
+    so that a test waiting for either waits seconds, not minutes.
 GET /api/plugin/tq_test_events (admin only)
     {"seen": [{"event", "payload", "time"}, ...], "time": time.time()}: events this plugin
     received through on_event, so a test can tell that the bus delivered them, and the
@@ -17,6 +21,7 @@ GET /api/plugin/tq_test_events (admin only)
 
 import collections
 import json
+import os
 import threading
 import time
 
@@ -36,10 +41,30 @@ def _json_safe(value):
 class TqTestEventsPlugin(
     octoprint.plugin.SimpleApiPlugin,
     octoprint.plugin.EventHandlerPlugin,
+    octoprint.plugin.StartupPlugin,
 ):
     def __init__(self):
         self._seen = collections.deque(maxlen=SEEN_LIMIT)
         self._seen_lock = threading.Lock()
+
+    # ~~ StartupPlugin
+
+    def on_startup(self, host, port):
+        # After every plugin's initialize() (tracking_queued's runtime exists), before
+        # on_after_startup starts its worker.
+        expire_every = os.environ.get("TQ_TEST_EXPIRE_EVERY")
+        firmware_timeout = os.environ.get("TQ_TEST_FIRMWARE_TIMEOUT")
+        if not (expire_every or firmware_timeout):
+            return
+        info = self._plugin_manager.get_plugin_info("tracking_queued", require_enabled=True)
+        runtime = info.implementation._runtime
+        if expire_every:
+            runtime.worker.expire_every = float(expire_every)
+        if firmware_timeout:
+            runtime.tracker.firmware_timeout = float(firmware_timeout)
+        self._logger.info(
+            "tracking_queued timings: expire every %s s, firmware timeout %s s", expire_every, firmware_timeout
+        )
 
     # ~~ SimpleApiPlugin
 
