@@ -7,6 +7,14 @@ import hashlib
 
 UID = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
 THROTTLED = {"current_issue": True, "past_issue": True, "raw_value": 0x50005}
+# A whole throttle state as pi_support sends it: under-voltage now and before.
+THROTTLE_STATE = {
+    **THROTTLED,
+    "current_undervoltage": True,
+    "past_undervoltage": True,
+    "current_overheat": False,
+    "past_overheat": False,
+}
 
 
 def file_hash(path: str) -> str:
@@ -48,15 +56,7 @@ BUS_EVENTS = [
     ),
     (
         "plugin_pi_support_throttle_state",
-        {
-            "current_issue": True,
-            "past_issue": True,
-            "raw_value": 0x50005,
-            "current_undervoltage": True,
-            "past_undervoltage": True,
-            "current_overheat": False,
-            "past_overheat": False,
-        },
+        THROTTLE_STATE,
         "throttled",
         "system_throttled",
     ),

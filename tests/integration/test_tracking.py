@@ -11,6 +11,7 @@ from collections import Counter
 
 import pytest
 
+from tests.harness.bus_events import THROTTLE_STATE
 from tests.harness.versions import OCTOPRINT, OCTOPRINT_2
 from tools.server import _poll
 
@@ -20,15 +21,6 @@ PLUGIN_API = "/api/plugin/tracking_queued"
 
 TINY_GCODE = "G21\nG90\nG28\nG1 X10 Y10 Z0.3 F6000\nG1 X20 Y10\nG1 X20 Y20\n"
 
-THROTTLE = {
-    "current_issue": True,
-    "past_issue": True,
-    "raw_value": 0x50005,
-    "current_undervoltage": True,
-    "past_undervoltage": True,
-    "current_overheat": False,
-    "past_overheat": False,
-}
 
 # (event fired on the bus, payload, tracking event, params expected at the receiver)
 FIRED = [
@@ -58,7 +50,7 @@ FIRED = [
     ),
     (
         "plugin_pi_support_throttle_state",
-        THROTTLE,
+        THROTTLE_STATE,
         "system_throttled",
         {
             "throttled_now": "True",

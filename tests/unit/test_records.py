@@ -10,7 +10,7 @@ import pytest
 
 from octoprint_tracking_queued import catalogue, records, texts
 from octoprint_tracking_queued.config import EVENT_SWITCHES
-from tests.harness.bus_events import BUS_EVENTS, ON_PURPOSE, THROTTLED, UID, file_hash
+from tests.harness.bus_events import BUS_EVENTS, ON_PURPOSE, THROTTLE_STATE, THROTTLED, UID, file_hash
 
 NOW = 1_700_000_000.0
 
@@ -72,17 +72,6 @@ def test_no_throttle_params_without_an_issue():
     assert "throttled_now" not in record["params"]
 
 
-FULL_THROTTLE = {
-    "current_issue": True,
-    "past_issue": True,
-    "raw_value": 0x50005,
-    "current_undervoltage": True,
-    "past_undervoltage": True,
-    "current_overheat": False,
-    "past_overheat": False,
-}
-
-
 @pytest.mark.parametrize(
     "key, value, reason",
     [
@@ -98,7 +87,7 @@ FULL_THROTTLE = {
     ],
 )
 def test_a_throttle_state_of_the_wrong_type_is_refused(key, value, reason):
-    payload = dict(FULL_THROTTLE, **{key: value})
+    payload = dict(THROTTLE_STATE, **{key: value})
     with pytest.raises(records.BadPayload, match=reason):
         catalogue.RecordMaker().from_event(records.THROTTLE_EVENT, payload, ctx())
     with pytest.raises(records.BadPayload, match=reason):
@@ -107,9 +96,9 @@ def test_a_throttle_state_of_the_wrong_type_is_refused(key, value, reason):
 
 def test_a_throttle_state_as_pi_support_sends_it_is_kept():
     # pi_support's state before its first reading has the mask -1.
-    unknown = dict(FULL_THROTTLE, raw_value=-1, current_issue=False, past_issue=False)
+    unknown = dict(THROTTLE_STATE, raw_value=-1, current_issue=False, past_issue=False)
     assert records.throttle_state({**unknown, "extra": "x"}) == unknown
-    assert records.throttle_state(FULL_THROTTLE) == FULL_THROTTLE
+    assert records.throttle_state(THROTTLE_STATE) == THROTTLE_STATE
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,7 @@ from octoprint_tracking_queued.status import StatusBody, WorkerStatus
 from octoprint_tracking_queued.store import open_queue
 from octoprint_tracking_queued.timers import OneShots
 from octoprint_tracking_queued.tracker import THROTTLE_REFRESH
+from tests.harness.bus_events import THROTTLE_STATE
 from tests.harness.ids import ID_RULE, REFUSED_IDS
 from tests.unit.fakes import FakeClock, FakeDelivery, FakeHost, FakeSettings, FakeTimers
 
@@ -315,31 +316,12 @@ def test_untracked_events_are_dismissed_before_any_context(world):
 
 def test_throttle_state_is_kept_even_with_its_switch_off(world):
     world.save(events={"throttled": False})
-    state = {
-        "current_issue": True,
-        "past_issue": True,
-        "raw_value": 0x50005,
-        "current_undervoltage": True,
-        "past_undervoltage": True,
-        "current_overheat": False,
-        "past_overheat": False,
-    }
+    state = THROTTLE_STATE
     world.runtime.on_event("plugin_pi_support_throttle_state", state)
     world.runtime.on_event(*PRINT_DONE)
     assert world.pending() == ["startup", "print_done"]  # no system_throttled record
     done = world.runtime.queue.page("pending", 1, 1)[0]
     assert done["params"]["throttled_now"] is True
-
-
-THROTTLE_STATE = {
-    "current_issue": True,
-    "past_issue": True,
-    "raw_value": 0x50005,
-    "current_undervoltage": True,
-    "past_undervoltage": True,
-    "current_overheat": False,
-    "past_overheat": False,
-}
 
 
 @pytest.mark.parametrize("switch", [True, False])
