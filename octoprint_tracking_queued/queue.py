@@ -43,6 +43,8 @@ SCHEMA_VERSION = 2
 _TABLE = f"ack_queue_{QUEUE_NAME}"
 # SQLite checkpoints the WAL at 1,000 pages (4 KiB each, plus 24 bytes per frame): ~4 MB.
 WAL_LIMIT = 5 * 1024 * 1024
+# Outside a clear: zero only what costs no extra write (see _connect).
+SECURE_DELETE = "FAST"
 # persist-queue's columns, then ours (added by the migration to version 2).
 PQ_COLUMNS = ["_id", "data", "timestamp", "status"]
 OWN_COLUMNS = {
@@ -232,7 +234,7 @@ class TrackingQueue:
             # Debian's SQLite zeroes every deleted row by default: an extra write of each
             # delivered record's pages. FAST zeroes only what costs no extra I/O; an
             # opt-out's clear overwrites everything it deletes (clear).
-            conn.execute("PRAGMA secure_delete = FAST")
+            conn.execute(f"PRAGMA secure_delete = {SECURE_DELETE}")
         return q
 
     def _open(self, problem: Optional[Exception] = None) -> _Storage:
@@ -812,12 +814,11 @@ class TrackingQueue:
 
         conn = self._q._getter
         with self._lock:
-            usual = conn.execute("PRAGMA secure_delete").fetchone()[0]
             conn.execute("PRAGMA secure_delete = ON")
             try:
                 removed = self._transaction(conn, remove)["cleared"]
             finally:
-                conn.execute(f"PRAGMA secure_delete = {('OFF', 'ON', 'FAST')[int(usual)]}")  # 2 reads back, FAST sets
+                conn.execute(f"PRAGMA secure_delete = {SECURE_DELETE}")
             if removed and not self.memory_only:
                 conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         if reason and removed:
