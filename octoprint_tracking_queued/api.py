@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, TypedDict
+from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Tuple
 
 from flask_babel import gettext
 
@@ -17,9 +17,15 @@ from . import records
 from .queue import SCOPES
 
 if TYPE_CHECKING:
-    from .runtime import Runtime
+    from typing import TypedDict  # novermin (type checkers only; a dict at run time, below)
 
-Answer = tuple[int, dict[str, Any]]
+    from .runtime import Runtime
+else:
+    # typing.TypedDict is 3.8+; OctoPrint 1.11 on 3.7 brings no backport it depends on itself.
+    # At run time a TypedDict is a dict anyway: the classes below are its keys, documented.
+    TypedDict = dict
+
+Answer = Tuple[int, Dict[str, Any]]  # evaluated at import: no tuple[...] before 3.9
 Handler = Callable[["Runtime", Mapping[str, Any], Callable[[], bool]], Answer]
 
 MAX_PAGE = 200

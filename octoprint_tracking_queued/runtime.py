@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Optional, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Optional
 
 from flask_babel import gettext
 from octoprint.events import Events
@@ -29,7 +29,12 @@ from .queue import TrackingQueue
 from .worker import Worker
 
 if TYPE_CHECKING:
+    from typing import Protocol  # novermin (type checkers only; object at run time, below)
+
     from .api import StatusBody
+else:
+    # typing.Protocol is 3.8+; these classes only describe what the runtime is handed.
+    Protocol = object
 
 
 class Timer(Protocol):

@@ -11,7 +11,7 @@ import random
 import threading
 import time
 from collections import Counter
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Tuple
 
 from .delivery import Delivered, Outcome, Rejected, Retry, request_params
 from .queue import Entry, TrackingQueue
@@ -43,7 +43,7 @@ FLUSH_OVERRIDES = {OFFLINE}
 LOG_EACH = 5
 
 SendFn = Callable[[dict], Outcome]
-BlockedFn = Callable[[], Optional[tuple[str, str]]]
+BlockedFn = Callable[[], Optional[Tuple[str, str]]]  # evaluated at import: no tuple[...] before 3.9
 
 
 def settle(queue: TrackingQueue, entry: Entry, outcome: Outcome) -> None:

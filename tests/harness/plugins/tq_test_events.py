@@ -10,9 +10,11 @@ POST /api/plugin/tq_test_events (admin only)
         pong tracker, the function its RepeatedTimer calls, so a test need not wait
         the 60 s minimum interval for each heartbeat; answers once the record is stored.
 GET /api/plugin/tq_test_events (admin only)
-    {"seen": [{"event", "payload", "time"}, ...], "time": time.time()}: events this plugin
-    received through on_event, so a test can tell that the bus delivered them, and the
-    server's wall clock (shifted in clock tests, see tests/harness/clock.py).
+    {"seen": [{"event", "payload", "time"}, ...], "time": time.time(), "results": [...]}:
+    events this plugin received through on_event, so a test can tell that the bus delivered
+    them, the server's wall clock (shifted in clock tests, see tests/harness/clock.py), and
+    the plugin manager's result messages (what its UI shows after an install), which it
+    sends only to the web sockets.
 """
 
 import collections
@@ -40,6 +42,15 @@ class TqTestEventsPlugin(
     def __init__(self):
         self._seen = collections.deque(maxlen=SEEN_LIMIT)
         self._seen_lock = threading.Lock()
+        self._results = []
+
+    def initialize(self):
+        self._plugin_manager.register_message_receiver(self._on_plugin_message)
+
+    def _on_plugin_message(self, plugin, data, permissions=None):
+        if plugin == "pluginmanager" and isinstance(data, dict) and data.get("type") == "result":
+            with self._seen_lock:
+                self._results.append(_json_safe(data))
 
     # ~~ SimpleApiPlugin
 
@@ -111,7 +122,8 @@ class TqTestEventsPlugin(
             flask.abort(403)
         with self._seen_lock:
             seen = list(self._seen)
-        return flask.jsonify(seen=seen, time=time.time())
+            results = list(self._results)
+        return flask.jsonify(seen=seen, time=time.time(), results=results)
 
     # ~~ EventHandlerPlugin
 
