@@ -136,5 +136,5 @@ __plugin_name__ = "TrackingQueued test events"
 __plugin_description__ = "Test-only: fires events on OctoPrint's event bus."
 __plugin_version__ = "0.0.0"
 __plugin_license__ = "AGPLv3"
-__plugin_pythoncompat__ = ">=3.9,<4"
+__plugin_pythoncompat__ = ">=3.7,<4"
 __plugin_implementation__ = TqTestEventsPlugin()
