@@ -347,6 +347,7 @@ def test_uninstalling_through_the_plugin_manager_leaves_what_the_readme_says(ven
     if cleanup:
         # README: the data folder (queue and lock) and plugins.tracking_queued are gone.
         assert not server.data_folder.exists()
+        assert not list(server.basedir.rglob("queue.db*"))  # no queue kept anywhere else either
         assert PLUGIN_ID not in (server.read_config().get("plugins") or {})
     else:
         # README: the queue with what is pending, and the settings with the instance id, stay.
