@@ -15,7 +15,7 @@ from octoprint.access import ADMIN_GROUP
 from octoprint.access.permissions import Permissions
 from octoprint.util.version import get_octoprint_version_string, is_octoprint_compatible
 
-from . import api, cli, config, system, updates, vocabulary
+from . import api, cli, compat, config, system, updates, vocabulary
 from .runtime import Host, Runtime
 
 
@@ -237,7 +237,9 @@ __plugin_author__ = "OctoPrint-TrackingQueued developers"
 __plugin_license__ = "AGPL-3.0-only"
 __plugin_url__ = updates.HOMEPAGE
 __plugin_privacypolicy__ = "https://tracking.octoprint.org/privacy"  # the tracking server's, where the data goes
-__plugin_pythoncompat__ = ">=3.9,<4"
+__plugin_pythoncompat__ = ">=3.7,<4"
+# OctoPrint is not a dependency (pip would upgrade it while installing us): checked here instead.
+__plugin_check__ = compat.octoprint_supported
 __plugin_implementation__ = TrackingQueuedPlugin()
 __plugin_hooks__ = {
     "octoprint.access.permissions": __plugin_implementation__.get_additional_permissions,

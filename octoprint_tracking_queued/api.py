@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Tuple
 
 from flask_babel import gettext
 
@@ -19,7 +19,7 @@ from .status import PAGE_SCOPES, SCOPES
 if TYPE_CHECKING:
     from .runtime import Runtime
 
-Answer = tuple[int, dict[str, Any]]
+Answer = Tuple[int, Dict[str, Any]]  # evaluated at import: no tuple[...] before 3.9
 Handler = Callable[["Runtime", Mapping[str, Any], Callable[[], bool]], Answer]
 
 MAX_PAGE = 200

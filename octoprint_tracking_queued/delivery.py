@@ -178,7 +178,11 @@ class Delivery:
 def _drain(response: requests.Response, seconds: float) -> None:
     """Reads a small body so the connection goes back to the pool; drops the connection otherwise."""
     raw = response.raw
-    read = getattr(raw, "read1", None) or raw.read  # read1: what has arrived, not a full chunk
+    # read1: what has arrived, not a full chunk. urllib3 has it from 2.2 (Python 3.8+); the
+    # 2.0 that Python 3.7 gets has not, and its read(4096) waits for all 4096 bytes of a
+    # trickling body, past the deadline. One byte at a time returns as each arrives.
+    read1 = getattr(raw, "read1", None)
+    read = read1 if read1 is not None else (lambda _size: raw.read(1))
     deadline = time.monotonic() + seconds
     received = 0
     try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Tuple
 
 from flask_babel import gettext
 
@@ -12,7 +12,7 @@ from .vocabulary import CONFIG_ERROR, DISABLED
 
 DISABLE_VARIABLES = ("OCTOPRINT_DISABLE_TRACKING", "OCTOPRINT_TRACKING_DISABLED")
 
-Blocker = Optional[tuple[str, str]]  # (state, reason in words) or None
+Blocker = Optional[Tuple[str, str]]  # (state, reason in words) or None; evaluated: no tuple[...] before 3.9
 
 
 def send_blocker(

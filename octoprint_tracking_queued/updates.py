@@ -24,13 +24,11 @@ RELEASE_ARCHIVE = HOMEPAGE + "/archive/{target_version}.zip"
 
 def installed_version() -> str:
     """The version pip installed, as OctoPrint itself reports it for this plugin."""
+    from .compat import importlib_metadata
+
     try:
-        from importlib.metadata import PackageNotFoundError, version
-    except ImportError:  # pragma: no cover - Python 3.8 and older are not supported
-        return "unknown"
-    try:
-        return version(DISTRIBUTION)
-    except PackageNotFoundError:
+        return importlib_metadata.version(DISTRIBUTION)
+    except importlib_metadata.PackageNotFoundError:
         return "unknown"  # a source copy in OctoPrint's plugin folder: no update checks possible
 
 

@@ -43,7 +43,7 @@ FLUSH_OVERRIDES = {OFFLINE}
 LOG_EACH = 5
 
 SendFn = Callable[[dict], Outcome]
-BlockedFn = Callable[[], Optional[tuple[str, str]]]
+BlockedFn = Callable[[], Optional[Tuple[str, str]]]  # evaluated at import: no tuple[...] before 3.9
 
 
 def settle(queue: Writer, entry: Entry, outcome: Outcome) -> None:

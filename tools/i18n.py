@@ -69,9 +69,9 @@ def locales() -> List[str]:
 
 def _version() -> str:
     try:
-        from importlib.metadata import version
+        from octoprint_tracking_queued.compat import importlib_metadata
 
-        return version(PROJECT)
+        return importlib_metadata.version(PROJECT)
     except Exception:
         return "unknown"
 

@@ -233,5 +233,5 @@ __plugin_name__ = "TrackingQueued bench"
 __plugin_description__ = "Bench-only: times the tracking plugin inside a real server."
 __plugin_version__ = "0.0.0"
 __plugin_license__ = "AGPLv3"
-__plugin_pythoncompat__ = ">=3.9,<4"
+__plugin_pythoncompat__ = ">=3.7,<4"
 __plugin_implementation__ = TqBenchPlugin()

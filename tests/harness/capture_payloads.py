@@ -19,10 +19,10 @@ import json
 import sys
 import tempfile
 import time
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Dict, List
 
+from octoprint_tracking_queued.compat import importlib_metadata
 from tools.guard import OutboundGuard
 from tools.server import OctoPrintError, OctoPrintServer, _poll, free_port
 
@@ -110,7 +110,7 @@ def capture(workdir: Path) -> Dict[str, Any]:
         if item["event"] in CAPTURED
     ]
     return {
-        "octoprint": version("OctoPrint"),
+        "octoprint": importlib_metadata.version("OctoPrint"),
         "python": "%d.%d.%d" % sys.version_info[:3],
         "how": "tests/harness/capture_payloads.py: virtual printer connected, one print done, "
         "one cancelled, one failed by the virtual printer's mintemp_error",

@@ -184,4 +184,5 @@ def _keep_logs(nodeid: str, servers: List[OctoPrintServer]) -> None:
                 shutil.copy2(source, dest / source.name)
         logs = server.basedir / "logs"
         if logs.is_dir():
-            shutil.copytree(logs, dest / "logs", dirs_exist_ok=True)
+            shutil.rmtree(dest / "logs", ignore_errors=True)  # no copytree(dirs_exist_ok) before 3.8
+            shutil.copytree(logs, dest / "logs")

@@ -211,3 +211,34 @@ def test_the_environments_proxy_is_used_and_no_proxy_respected(httpserver, monke
         delivery.close()
     finally:
         guard.stop()
+
+
+class _TricklingRaw:
+    """A urllib3 response body without read1 (urllib3 before 2.2, all Python 3.7 gets): `read(n)`
+    blocks until n bytes came, so it records the sizes asked for and answers at once."""
+
+    def __init__(self) -> None:
+        self.sizes: list = []
+
+    def read(self, size: int) -> bytes:
+        self.sizes.append(size)
+        return b"x"  # a byte has arrived; a real read(4096) would wait for 4,095 more
+
+
+class _Response:
+    def __init__(self, raw: _TricklingRaw) -> None:
+        self.raw = raw
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_without_read1_the_body_is_read_a_byte_at_a_time_so_the_deadline_holds():
+    from octoprint_tracking_queued import delivery
+
+    raw = _TricklingRaw()
+    response = _Response(raw)
+    delivery._drain(response, 0.05)  # type: ignore[arg-type]
+    assert raw.sizes and set(raw.sizes) == {1}
+    assert response.closed  # stopped (deadline or size limit) and dropped the connection

@@ -10,12 +10,13 @@ import persistqueue
 import persistqueue.serializers.json
 from persistqueue.sqlackqueue import AckStatus
 
-from octoprint_tracking_queued.store import file, schema
+from octoprint_tracking_queued.store import schema
+from octoprint_tracking_queued.store.file import DB_FILE
 
 
 def test_table_name_and_columns(tmp_path):
     q = persistqueue.SQLiteAckQueue(
-        str(tmp_path), name=schema.QUEUE_NAME, db_file_name=file.DB_FILE, multithreading=True, auto_resume=False
+        str(tmp_path), name=schema.QUEUE_NAME, db_file_name=DB_FILE, multithreading=True, auto_resume=False
     )
     try:
         tables = {row[0] for row in q._getter.execute("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -31,7 +32,7 @@ def test_table_name_and_columns(tmp_path):
 
 def test_two_connections_in_wal_mode(tmp_path):
     q = persistqueue.SQLiteAckQueue(
-        str(tmp_path), name=schema.QUEUE_NAME, db_file_name=file.DB_FILE, multithreading=True, auto_resume=False
+        str(tmp_path), name=schema.QUEUE_NAME, db_file_name=DB_FILE, multithreading=True, auto_resume=False
     )
     try:
         assert isinstance(q._putter, sqlite3.Connection) and isinstance(q._getter, sqlite3.Connection)

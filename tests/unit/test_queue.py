@@ -21,9 +21,11 @@ def rec(n, created=1000.0):
 
 def drain(q):
     out = []
-    while (entry := q.next()) is not None:
+    entry = q.next()
+    while entry is not None:
         out.append(entry.record["params"]["n"])
         q.ack(entry)
+        entry = q.next()
     return out
 
 

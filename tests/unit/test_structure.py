@@ -12,11 +12,12 @@ MAX_MODULE_LINES, MAX_CLASS_LINES = 400, 250
 
 # The flow runs one way: facts -> records -> queue -> worker -> runtime -> API/CLI -> plugin face.
 ALLOWED: Dict[str, Set[str]] = {
-    "__init__": {"api", "cli", "config", "runtime", "system", "updates", "vocabulary"},
+    "__init__": {"api", "cli", "compat", "config", "runtime", "system", "updates", "vocabulary"},
     "api": {"records", "runtime", "status"},
     "catalogue": {"records", "texts"},
     "cli": {"config", "delivery", "files", "lock", "policy", "store", "worker"},
     "clock": set(),
+    "compat": set(),
     "config": {"vocabulary"},
     "consent": {"config"},
     "delivery": set(),
@@ -53,7 +54,7 @@ ALLOWED: Dict[str, Set[str]] = {
     "texts": set(),
     "timers": set(),
     "tracker": {"catalogue", "consent", "records", "store", "system", "timers"},
-    "updates": set(),
+    "updates": {"compat"},
     "vocabulary": {"catalogue"},
     "worker": {"delivery", "store", "vocabulary"},
 }
@@ -112,6 +113,12 @@ def test_no_import_cycle():
             visit(name, [])
 
 
+def class_lines(node: ast.ClassDef) -> int:
+    # end_lineno is 3.8+; on 3.7 the last line any of its statements starts on.
+    end = getattr(node, "end_lineno", None) or max(n.lineno for n in ast.walk(node) if hasattr(n, "lineno"))
+    return end - node.lineno + 1
+
+
 def test_no_module_or_class_too_large_to_read_at_once():
     too_large = []
     for path in ROOT.rglob("*.py"):
@@ -119,8 +126,8 @@ def test_no_module_or_class_too_large_to_read_at_once():
         if len(text.splitlines()) > MAX_MODULE_LINES:
             too_large.append(f"{module_name(path)}: {len(text.splitlines())} lines")
         for node in ast.walk(ast.parse(text)):
-            if isinstance(node, ast.ClassDef) and node.end_lineno - node.lineno + 1 > MAX_CLASS_LINES:
-                too_large.append(f"{module_name(path)}.{node.name}: {node.end_lineno - node.lineno + 1} lines")
+            if isinstance(node, ast.ClassDef) and class_lines(node) > MAX_CLASS_LINES:
+                too_large.append(f"{module_name(path)}.{node.name}: {class_lines(node)} lines")
     assert not too_large
 
 

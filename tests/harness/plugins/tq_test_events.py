@@ -14,9 +14,11 @@ Environment, read at start-up (before tracking_queued's worker starts):
     TQ_TEST_FIRMWARE_TIMEOUT: seconds a connection waits for FirmwareData (15 in the plugin)
     so that a test waiting for either waits seconds, not minutes.
 GET /api/plugin/tq_test_events (admin only)
-    {"seen": [{"event", "payload", "time"}, ...], "time": time.time()}: events this plugin
-    received through on_event, so a test can tell that the bus delivered them, and the
-    server's wall clock (shifted in clock tests, see tests/harness/clock.py).
+    {"seen": [{"event", "payload", "time"}, ...], "time": time.time(), "results": [...]}:
+    events this plugin received through on_event, so a test can tell that the bus delivered
+    them, the server's wall clock (shifted in clock tests, see tests/harness/clock.py), and
+    the plugin manager's result messages (what its UI shows after an install), which it
+    sends only to the web sockets.
 """
 
 import collections
@@ -46,6 +48,15 @@ class TqTestEventsPlugin(
     def __init__(self):
         self._seen = collections.deque(maxlen=SEEN_LIMIT)
         self._seen_lock = threading.Lock()
+        self._results = []
+
+    def initialize(self):
+        self._plugin_manager.register_message_receiver(self._on_plugin_message)
+
+    def _on_plugin_message(self, plugin, data, permissions=None):
+        if plugin == "pluginmanager" and isinstance(data, dict) and data.get("type") == "result":
+            with self._seen_lock:
+                self._results.append(_json_safe(data))
 
     # ~~ StartupPlugin
 
@@ -136,7 +147,8 @@ class TqTestEventsPlugin(
             flask.abort(403)
         with self._seen_lock:
             seen = list(self._seen)
-        return flask.jsonify(seen=seen, time=time.time())
+            results = list(self._results)
+        return flask.jsonify(seen=seen, time=time.time(), results=results)
 
     # ~~ EventHandlerPlugin
 
@@ -149,5 +161,5 @@ __plugin_name__ = "TrackingQueued test events"
 __plugin_description__ = "Test-only: fires events on OctoPrint's event bus."
 __plugin_version__ = "0.0.0"
 __plugin_license__ = "AGPLv3"
-__plugin_pythoncompat__ = ">=3.9,<4"
+__plugin_pythoncompat__ = ">=3.7,<4"
 __plugin_implementation__ = TqTestEventsPlugin()
