@@ -13,7 +13,9 @@ cut, sends a record a second time (`event_id` tells the duplicate apart), never 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -32,10 +34,25 @@ WAL_LIMIT = 5 * 1024 * 1024
 # Outside a clear: zero only what costs no extra write (see `connect`).
 SECURE_DELETE = "FAST"
 PUTTER_SYNC, GETTER_SYNC = "FULL", "NORMAL"
+# The integrity check stops after this many findings (SQLite's default, 100, names too few pages).
+CHECK_LINES = 10000
 
 
 class QueueUnusable(Exception):
     """The database file cannot serve as our queue (corrupt, foreign or read-only)."""
+
+
+class QueueDamaged(QueueUnusable):
+    """SQLite finds the file damaged: its rows are salvaged before it is moved aside."""
+
+    def __init__(self, message: str, report: str = "") -> None:
+        super().__init__(message)
+        self.report = report  # the integrity check's full text: for the log at DEBUG only
+
+
+def pages_named(report: str) -> int:
+    """The pages an integrity check's report names (0: none)."""
+    return len(set(re.findall(r"\bpage (\d+)", report, flags=re.IGNORECASE)))
 
 
 class QueueMissing(Exception):
@@ -148,9 +165,9 @@ def check_schema(conn: sqlite3.Connection, require_table: bool = True, integrity
             raise QueueUnusable(f"its queue table has the columns {columns}")
     if not integrity:
         return
-    status = conn.execute("PRAGMA quick_check").fetchone()[0]
-    if status != "ok":
-        raise QueueUnusable(f"the integrity check says {status!r}")
+    report = "\n".join(row[0] for row in conn.execute(f"PRAGMA quick_check({CHECK_LINES})"))
+    if report != "ok":
+        raise QueueDamaged("the integrity check failed", report)
 
 
 def inspect(path: str, integrity: bool = False) -> None:
@@ -168,9 +185,17 @@ def inspect(path: str, integrity: bool = False) -> None:
     try:
         check_schema(conn, require_table=False, integrity=integrity)
     except sqlite3.DatabaseError as error:
-        raise QueueUnusable(str(error)) from error
+        raise classify(error) from error
     finally:
         conn.close()
+
+
+def classify(error: sqlite3.DatabaseError) -> QueueUnusable:
+    """SQLite's error on opening a file: damage (salvage what is left) or not a queue at all."""
+    text = str(error)
+    if "malformed" in text or "corrupt" in text:
+        return QueueDamaged(text)
+    return QueueUnusable(text)
 
 
 def move_aside(folder: str) -> str:
@@ -184,3 +209,20 @@ def move_aside(folder: str) -> str:
         if os.path.exists(path + suffix):
             os.replace(path + suffix, target + suffix)
     return target
+
+
+def decode(data: object) -> Optional[dict]:
+    """A stored row's record, or None when it is not one of ours."""
+    try:
+        if isinstance(data, bytes):
+            data = data.decode("utf-8")
+        record = json.loads(data)  # type: ignore[arg-type]
+    except (ValueError, TypeError):
+        return None
+    if (
+        not isinstance(record, dict)
+        or not isinstance(record.get("event"), str)
+        or not isinstance(record.get("params"), dict)
+    ):
+        return None
+    return record

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from . import schema
-from .file import QueueUnusable, inspect
+from .file import QueueUnusable, decode, inspect
 from .intake import ALL, Intake
 from .ledger import Delta, Ledger
-from .opener import decode, open_file
+from .opener import open_file
 from .view import scope_sql
 
 logger = logging.getLogger("octoprint.plugins.tracking_queued.queue")
