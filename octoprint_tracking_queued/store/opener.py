@@ -42,6 +42,7 @@ def open_file(folder: str, boots: Boots, traits: Traits, problem: Optional[Excep
             qf = QueueFile.connect(folder)
             prepare(qf.putter, boots, traits)
             files.tighten(folder)  # owner only: the file, its WAL and shm, moved-aside files
+            files.sync_names(folder)
             return qf, None
         except (sqlite3.DatabaseError, QueueUnusable) as error:
             if qf is not None:
@@ -57,6 +58,7 @@ def open_file(folder: str, boots: Boots, traits: Traits, problem: Optional[Excep
         saved = salvage(moved, qf.putter, boots, traits, check=damaged and not report)
         report = report or saved.report
         files.tighten(folder)
+        files.sync_names(folder)  # the move aside and the new file: both, or neither, after a cut
         recovered = replaced(problem, saved, pages_named(report), os.path.basename(moved))
     except (OSError, sqlite3.DatabaseError, QueueUnusable) as error:
         # Nothing on disk can be used (read-only folder, ...): keep tracking in memory rather

@@ -1,7 +1,7 @@
 """The write side of the queue, owned by the runtime alone: what `Intake` does, and expire,
 per destination next, ack, retry, reject, clear and requeue, and the worker's upkeep.
 
-These commit on the worker's NORMAL connection (file.py says why that loses nothing).
+These commit on the worker's connection, each with its fsync (file.py says why).
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ class Writer(Intake):
         self._transaction(self.qf.getter, drop)
         return dropped[0]
 
-    # ~~ consumer side (the worker; NORMAL commits, no fsync)
+    # ~~ consumer side (the worker; each commit fsynced, so a power cut re-sends one record at most)
 
     def next(self, dest: str = schema.TRACKING) -> Optional[Entry]:
         """The oldest record `dest` still has to send, now in flight; rows that cannot be decoded
