@@ -90,6 +90,7 @@ class FakeSettings:
         self.values.update(server=SERVER, **values)
         self.bundled = {"enabled": True, "unique_id": BUNDLED_ID}
         self.saves = 0
+        self.durable: dict = {}
 
     def merged(self) -> dict:
         return copy.deepcopy(self.values)
@@ -113,6 +114,9 @@ class FakeSettings:
     def disable_bundled(self) -> None:
         self.bundled["enabled"] = False
         self.saves += 1
+
+    def save_durably(self) -> None:
+        self.durable = copy.deepcopy(self.values)  # what a power cut would leave of config.yaml
 
     def store(self, clean: dict) -> dict:
         for key, value in clean.items():
@@ -246,8 +250,12 @@ def test_opting_out_is_final_for_what_was_collected(world, caplog):
     world.runtime.on_event("Connected", {"port": "VIRTUAL", "baudrate": 115200})  # a firmware wait starts
     assert world.pending() == ["startup", "print_done"]
     caplog.set_level("INFO")
+    decided = []  # what config.yaml holds on the disk when the records are deleted
+    clear = world.runtime.queue.clear
+    world.runtime.queue.clear = lambda *a, **k: decided.append(world.settings.durable.get("enabled")) or clear(*a, **k)
     world.save(enabled=False)
     assert world.pending() == [] and "opted out" in caplog.text
+    assert decided == [False]  # a power cut can no longer leave tracking on with the records gone
     world.timers.fire("_firmware_timeout")  # the wait ends after the opt-out: nothing is made
     assert world.pending() == []
     world.save(enabled=True)  # opting in again starts afresh, with the same instance id
