@@ -15,7 +15,7 @@ from octoprint.access import ADMIN_GROUP
 from octoprint.access.permissions import Permissions
 from octoprint.util.version import get_octoprint_version_string, is_octoprint_compatible
 
-from . import api, cli, compat, config, system, updates, vocabulary
+from . import api, cli, compat, config, files, system, updates, vocabulary
 from .runtime import Host, Runtime
 
 
@@ -216,6 +216,11 @@ class _SettingsAccess:
     def disable_bundled(self) -> None:
         self._settings.global_set_boolean([*self.BUNDLED, "enabled"], False)
         self._settings.save()
+
+    def save_durably(self) -> None:
+        self._settings.save()
+        # OctoPrint's Settings keeps its file's path privately; without it only the save is done.
+        files.sync_file(getattr(getattr(self._settings, "settings", None), "_configfile", None))
 
 
 def _can_manage() -> bool:

@@ -30,6 +30,7 @@ class SettingsAccess(Protocol):
     def bundled_unique_id(self) -> Any: ...  # plugins.tracking.unique_id
     def bundled_enabled(self) -> bool: ...  # plugins.tracking.enabled
     def disable_bundled(self) -> None: ...  # plugins.tracking.enabled = false, saved
+    def save_durably(self) -> None: ...  # config.yaml written now and fsynced, with its folder
 
 
 class Consent:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import stat
-from typing import IO, Callable
+from typing import IO, Callable, Optional
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
@@ -40,6 +40,31 @@ def tighten(folder: str) -> None:
         return
     for name in names:
         _chmod(os.path.join(folder, name), FILE_MODE, stat.S_ISREG)
+
+
+def sync_names(folder: str) -> None:
+    """fsyncs `folder` and its parent. A name is on the disk only once its directory was
+    fsynced: until then a power cut takes back a new data folder (OctoPrint makes it at the
+    first start) with the queue in it, or the move of a bad file aside. SQLite syncs the
+    folder only when it makes a WAL. Never raises: a folder that cannot be synced still works."""
+    sync_file(folder)
+
+
+def sync_file(path: Optional[str]) -> None:
+    """fsyncs the file at `path` and its folder (its name, after an atomic rename). Never raises."""
+    if not path:
+        return
+    for target in (path, os.path.dirname(os.path.abspath(path))):
+        try:
+            fd = os.open(target, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            os.fsync(fd)
+        except OSError as error:
+            logger.debug("Cannot fsync %s: %s", target, error)
+        finally:
+            os.close(fd)
 
 
 def open_private(path: str) -> IO[str]:

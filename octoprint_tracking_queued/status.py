@@ -50,7 +50,9 @@ class StatusBody(TypedDict):
     oldest_pending_certain: bool  # false when its time comes from a wall clock that may have been wrong
     clock_confirmed: bool  # this boot's wall clock is known good (synchronised, or seen to be stepped)
     store_error: Optional[str]  # why records cannot be stored right now
-    recovered: Optional[str]  # why an unusable queue file was moved aside at start
+    salvaged: int  # records copied out of a damaged queue file into the new one, since install
+    unreadable: int  # records a damaged queue file held that could not be read, since install
+    recovered: Optional[str]  # one sentence: why the queue file was replaced, what was saved, where it is kept
     max_records: int  # queue.max_records in effect
     max_age_days: int  # queue.max_age_days in effect
     disk_bytes: int  # size of the queue file and its write-ahead log

@@ -20,8 +20,8 @@ from typing import Optional, Union
 from ..catalogue import traits as catalogue_traits
 from ..clock import Clocks
 from .boots import Boots
-from .file import DB_FILE, QueueFile, QueueMissing, QueueUnusable
-from .opener import Traits, decode, open_file
+from .file import DB_FILE, QueueFile, QueueMissing, QueueUnusable, decode
+from .opener import Traits, open_file
 from .schema import COLLECTOR, DESTINATIONS, TRACKING
 from .view import FAILED, IN_FLIGHT, PENDING, SCOPES, View
 from .writer import Entry, Writer

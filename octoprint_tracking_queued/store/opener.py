@@ -5,7 +5,6 @@ new queue started, and where nothing on disk can be used, records are kept in me
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sqlite3
@@ -14,7 +13,19 @@ from typing import Callable, Optional, Tuple
 from .. import files
 from . import ledger, schema
 from .boots import Boots
-from .file import DB_FILE, QueueFile, QueueUnusable, check_schema, inspect, move_aside
+from .file import (
+    DB_FILE,
+    QueueDamaged,
+    QueueFile,
+    QueueUnusable,
+    check_schema,
+    classify,
+    decode,
+    inspect,
+    move_aside,
+    pages_named,
+)
+from .salvage import Salvaged, salvage
 
 Traits = Callable[[dict], Tuple[Optional[str], int]]
 
@@ -31,30 +42,52 @@ def open_file(folder: str, boots: Boots, traits: Traits, problem: Optional[Excep
             qf = QueueFile.connect(folder)
             prepare(qf.putter, boots, traits)
             files.tighten(folder)  # owner only: the file, its WAL and shm, moved-aside files
+            files.sync_names(folder)
             return qf, None
         except (sqlite3.DatabaseError, QueueUnusable) as error:
             if qf is not None:
                 qf.close()
-            problem = error
+            problem = classify(error) if isinstance(error, sqlite3.DatabaseError) else error
+    damaged = isinstance(problem, QueueDamaged)
+    report = problem.report if isinstance(problem, QueueDamaged) else ""
     try:
         moved = move_aside(folder)
         qf = QueueFile.connect(folder)
         prepare(qf.putter, boots, traits)
+        # Before the fresh queue takes a record: what the bad file still holds, in its place.
+        saved = salvage(moved, qf.putter, boots, traits, check=damaged and not report)
+        report = report or saved.report
         files.tighten(folder)
-        recovered = (
-            f"The queue database was unusable ({problem}); it was moved to {moved} and a new, empty queue was started."
-        )
+        files.sync_names(folder)  # the move aside and the new file: both, or neither, after a cut
+        recovered = replaced(problem, saved, pages_named(report), os.path.basename(moved))
     except (OSError, sqlite3.DatabaseError, QueueUnusable) as error:
         # Nothing on disk can be used (read-only folder, ...): keep tracking in memory rather
         # than failing to load; the status tells the user to fix the folder.
         qf = QueueFile.connect(":memory:")
         prepare(qf.putter, boots, traits)
         recovered = (
-            f"The queue database was unusable ({problem}) and could not be moved aside "
+            f"{DB_FILE} could not be used ({problem}) and could not be moved aside "
             f"or replaced ({error}); records are kept in memory until OctoPrint restarts."
         )
+    if report:
+        logger.debug("The integrity check of the replaced %s says:\n%s", DB_FILE, report)
     logger.warning(recovered)
     return qf, recovered
+
+
+def replaced(problem: Exception, saved: Salvaged, pages: int, kept_as: str) -> str:
+    """The one sentence the status and the log say about a file that was replaced."""
+    damaged = isinstance(problem, QueueDamaged)
+    if damaged:
+        what = f"{DB_FILE} was damaged" + (f" ({pages} page{'s' * (pages != 1)})" if pages else "")
+    else:
+        what = f"{DB_FILE} could not be used ({problem})"
+    if saved.saved or saved.unreadable:
+        return (
+            f"{what}; {saved.saved} record{'s' * (saved.saved != 1)} saved, {saved.unreadable} unreadable; "
+            f"the {'damaged ' * damaged}file is kept as {kept_as}."
+        )
+    return f"{what}; a new queue was started and the file is kept as {kept_as}."
 
 
 def prepare(conn: sqlite3.Connection, boots: Boots, traits: Traits) -> None:
@@ -83,7 +116,7 @@ def prepare(conn: sqlite3.Connection, boots: Boots, traits: Traits) -> None:
             # Also the proof that the file is writable, even when nothing needed migrating.
             conn.execute(f"PRAGMA user_version = {schema.VERSION}")
     except sqlite3.DatabaseError as error:
-        raise QueueUnusable(str(error)) from error
+        raise classify(error) from error
 
 
 def _fill_v2_rows(conn: sqlite3.Connection, now: float, traits: Traits) -> None:
@@ -117,20 +150,3 @@ def _move_tries(conn: sqlite3.Connection) -> None:
                 (schema.BIT[schema.TRACKING], rowid, attempts, record.get("last_error"), record.get("last_attempt"))
             )
     conn.executemany(schema.UPSERT_TRIES, rows)
-
-
-def decode(data: object) -> Optional[dict]:
-    """A stored row's record, or None when it is not one of ours."""
-    try:
-        if isinstance(data, bytes):
-            data = data.decode("utf-8")
-        record = json.loads(data)  # type: ignore[arg-type]
-    except (ValueError, TypeError):
-        return None
-    if (
-        not isinstance(record, dict)
-        or not isinstance(record.get("event"), str)
-        or not isinstance(record.get("params"), dict)
-    ):
-        return None
-    return record

@@ -10,13 +10,22 @@ from typing import Any, Dict, Iterator, List, Optional
 from ..clock import Clocks
 from . import schema
 from .boots import Boots
-from .file import QueueFile
+from .file import QueueFile, decode
 from .ledger import GLOBAL, PER_DESTINATION, PER_EVENT, Ledger
-from .opener import decode
 
 PENDING, IN_FLIGHT, FAILED = "pending", "in_flight", "failed"
 SCOPES = ("pending", "failed", "all")
-COUNTERS = ("delivered", "dropped_cap", "dropped_age", "superseded", "undecodable", "cleared", "store_failed")
+COUNTERS = (
+    "delivered",
+    "dropped_cap",
+    "dropped_age",
+    "superseded",
+    "undecodable",
+    "cleared",
+    "store_failed",
+    "salvaged",
+    "unreadable",
+)
 
 
 def scope_sql(scope: str, dest: str = schema.TRACKING) -> str:

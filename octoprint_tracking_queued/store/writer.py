@@ -1,7 +1,7 @@
 """The write side of the queue, owned by the runtime alone: what `Intake` does, and expire,
 per destination next, ack, retry, reject, clear and requeue, and the worker's upkeep.
 
-These commit on the worker's NORMAL connection (file.py says why that loses nothing).
+These commit on the worker's NORMAL connection; `sync` makes them durable (file.py says when).
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import Callable, Optional, Tuple
 
 from . import schema
-from .file import QueueUnusable, inspect
+from .file import SYNC_EVERY, QueueUnusable, decode, inspect
 from .intake import ALL, Intake
 from .ledger import Delta, Ledger
-from .opener import decode, open_file
+from .opener import open_file
 from .view import scope_sql
 
 logger = logging.getLogger("octoprint.plugins.tracking_queued.queue")
@@ -50,6 +50,10 @@ class Entry:
 class Writer(Intake):
     """Durable FIFO with caps, counters and dead letters per destination. Thread-safe."""
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._unsynced = 0  # records settled since the worker's last fsync of the WAL
+
     def expire(self) -> int:
         """Drops records older than max_age_days by the observed clock; returns how many.
 
@@ -70,7 +74,7 @@ class Writer(Intake):
         self._transaction(self.qf.getter, drop)
         return dropped[0]
 
-    # ~~ consumer side (the worker; NORMAL commits, no fsync)
+    # ~~ consumer side (the worker; NORMAL commits, the WAL fsynced every SYNC_EVERY settled records)
 
     def next(self, dest: str = schema.TRACKING) -> Optional[Entry]:
         """The oldest record `dest` still has to send, now in flight; rows that cannot be decoded
@@ -113,6 +117,7 @@ class Writer(Intake):
         with self.qf.lock:
             self.in_flight[entry.dest] = None
             self._transaction(self.qf.getter, change)
+            self._settled(1)
 
     def ack(self, entry: Entry) -> None:
         """Delivered: the destination is off the row (the row goes when none is left), in one transaction."""
@@ -142,6 +147,19 @@ class Writer(Intake):
         with self.qf.lock:
             self.in_flight[entry.dest] = None
             self._transaction(self.qf.getter, change)
+            self._settled(1)
+
+    def _settled(self, count: int) -> None:
+        self._unsynced += count
+        if self._unsynced >= SYNC_EVERY:
+            self.sync()
+
+    def sync(self) -> None:
+        """Makes the settled records durable (file.py: the durability budget); the worker calls
+        this when it runs out of work, and every SYNC_EVERY settled records."""
+        if self._unsynced:
+            self._unsynced = 0
+            self.qf.sync_wal()
 
     def _tried(self, entry: Entry, reason: str, dead_letter: bool) -> None:
         bit = schema.BIT[entry.dest]
@@ -240,6 +258,7 @@ class Writer(Intake):
 
     def close(self) -> None:
         with self.qf.lock:
+            self.sync()
             if not self.memory_only:
                 try:
                     self.observe()

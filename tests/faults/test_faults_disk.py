@@ -168,8 +168,8 @@ def test_unusable_file_is_moved_aside_and_tracking_goes_on(tmp_path, caplog, nam
 
     q = open_queue(str(tmp_path))
     stats = q.stats()
-    assert stats["recovered"] and "moved to" in stats["recovered"]
-    assert messages(caplog, "moved to") == 1
+    assert stats["recovered"] and "kept as" in stats["recovered"]
+    assert messages(caplog, "kept as") == 1
     aside = [p for p in os.listdir(tmp_path) if ".unusable-" in p and not p.endswith(("-wal", "-shm"))]
     assert len(aside) == 1
     assert (tmp_path / aside[0]).read_bytes() == original  # kept, byte for byte
@@ -258,8 +258,8 @@ def test_read_only_file_is_moved_aside(public_dir):
     for name in os.listdir(folder):
         os.chmod(folder / name, 0o444)
     result = run_without_root(folder)
-    assert result["recovered"] and "moved to" in result["recovered"]
-    assert result["put"] and result["pending"] == 1
+    assert result["recovered"] and "1 record saved" in result["recovered"] and "kept as" in result["recovered"]
+    assert result["put"] and result["pending"] == 2  # the file's record, saved, and the new one
     aside = [p for p in os.listdir(folder) if ".unusable-" in p and not p.endswith(("-wal", "-shm"))]
     assert len(aside) == 1
 

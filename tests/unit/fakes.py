@@ -101,6 +101,7 @@ class FakeSettings:
         self.values.update(server=server, **values)
         self.bundled = {"enabled": True, "unique_id": bundled_id}
         self.saves = 0
+        self.durable: dict = {}
 
     def merged(self) -> dict:
         return copy.deepcopy(self.values)
@@ -124,6 +125,9 @@ class FakeSettings:
     def disable_bundled(self) -> None:
         self.bundled["enabled"] = False
         self.saves += 1
+
+    def save_durably(self) -> None:
+        self.durable = copy.deepcopy(self.values)  # what a power cut would leave of config.yaml
 
     def store(self, clean: dict) -> dict:
         for key, value in clean.items():

@@ -137,7 +137,7 @@ def test_page_and_clear_scopes(tmp_path):
 def test_corrupt_file_is_moved_aside(tmp_path):
     (tmp_path / DB_FILE).write_bytes(b"this is not a database" * 100)
     q = open_queue(str(tmp_path))
-    assert q.recovered and "moved to" in q.recovered
+    assert q.recovered and "kept as" in q.recovered
     assert q.put(rec(1))
     aside = [p for p in os.listdir(tmp_path) if ".unusable-" in p]
     assert aside and (tmp_path / aside[0]).read_bytes().startswith(b"this is not")
@@ -170,7 +170,7 @@ def test_disk_full_is_counted_and_recovers(tmp_path, caplog):
     assert stats["store_failed"] == 2
 
 
-def test_damage_deep_in_the_file_is_found_by_verify_and_moved_aside(tmp_path):
+def test_damage_deep_in_the_file_is_found_by_verify_salvaged_and_moved_aside(tmp_path):
     q = open_queue(str(tmp_path))
     q.put_many(dict(rec(n), params={"n": n, "pad": "x" * 500}) for n in range(400))
     q.close()
@@ -182,8 +182,12 @@ def test_damage_deep_in_the_file_is_found_by_verify_and_moved_aside(tmp_path):
     q = open_queue(str(tmp_path))  # opening reads only the schema: fast, and it works
     assert q.recovered is None
     q.verify()  # the worker's first step
-    assert q.recovered and "moved to" in q.recovered
-    assert q.count("all") == 0 and q.put(rec(1)) and drain(q) == [1]
+    assert q.recovered and "was damaged" in q.recovered and "kept as" in q.recovered
+    stats = q.stats()
+    assert 0 < stats["salvaged"] < 400 and stats["salvaged"] + stats["unreadable"] == 400
+    assert q.count("all") == stats["salvaged"] and q.put(rec(1))
+    sent = drain(q)
+    assert sent[-1] == 1 and sent[:-1] == sorted(sent[:-1]) and len(sent) == stats["salvaged"] + 1
     assert any(".unusable-" in name for name in os.listdir(tmp_path))
 
 

@@ -121,8 +121,12 @@ def test_opting_out_is_final_for_what_was_collected(world, caplog):
     world.runtime.on_event("Connected", {"port": "VIRTUAL", "baudrate": 115200})  # a firmware wait starts
     assert world.pending() == ["startup", "print_done"]
     caplog.set_level("INFO")
+    decided = []  # what config.yaml holds on the disk when the records are deleted
+    clear = world.runtime.queue.clear
+    world.runtime.queue.clear = lambda *a, **k: decided.append(world.settings.durable.get("enabled")) or clear(*a, **k)
     world.save(enabled=False)
     assert world.pending() == [] and "opted out" in caplog.text
+    assert decided == [False]  # a power cut can no longer leave tracking on with the records gone
     world.timers.fire("_firmware_timeout")  # the wait ends after the opt-out: nothing is made
     assert world.pending() == []
     world.save(enabled=True)  # opting in again starts afresh, with the same instance id
