@@ -5,7 +5,7 @@ since the owner's memory may be ahead of what it has committed."""
 from __future__ import annotations
 
 import sqlite3
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from ..clock import Clocks
 from . import schema
@@ -16,7 +16,16 @@ from .opener import decode
 
 PENDING, IN_FLIGHT, FAILED = "pending", "in_flight", "failed"
 SCOPES = ("pending", "failed", "all")
-COUNTERS = ("delivered", "dropped_cap", "dropped_age", "superseded", "undecodable", "cleared", "store_failed")
+COUNTERS = (
+    "delivered",
+    "dropped_cap",
+    "dropped_age",
+    "superseded",
+    "undecodable",
+    "cleared",
+    "store_failed",
+    "partial_rejected",
+)
 
 
 def scope_sql(scope: str, dest: str = schema.TRACKING) -> str:
@@ -40,8 +49,9 @@ class View:
         self.recovered: Optional[str] = None  # why a bad file was moved aside, for the status
         self.store_error: Optional[str] = None  # set while records cannot be stored
         self.unsaved_failures = 0  # store failures not yet counted on disk
-        # The row each destination is sending: memory only, after a crash it is pending again.
-        self.in_flight: Dict[str, Optional[int]] = {name: None for name in schema.DESTINATIONS}
+        # The rows each destination is sending (one, or a batch): memory only, after a crash
+        # they are pending again.
+        self.in_flight: Dict[str, Tuple[int, ...]] = {name: () for name in schema.DESTINATIONS}
 
     @property
     def clocks(self) -> Clocks:
@@ -77,7 +87,7 @@ class View:
     def stats(self, dest: str = schema.TRACKING) -> Dict[str, Any]:
         with self.qf.lock:
             counts = self.counts()
-            in_flight = 1 if self.in_flight[dest] is not None else 0
+            in_flight = len(self.in_flight[dest])
             counters = {name: counts.counter(name, dest) for name in PER_DESTINATION if name in COUNTERS}
             counters.update({name: counts.counter(name) for name in GLOBAL if name in COUNTERS})
             counters["store_failed"] += self.unsaved_failures
@@ -155,7 +165,7 @@ class View:
         if dead & schema.BIT[dest]:
             state = FAILED
         else:
-            state = IN_FLIGHT if rowid == self.in_flight[dest] else PENDING
+            state = IN_FLIGHT if rowid in self.in_flight[dest] else PENDING
         if attempts:
             record.update(attempts=attempts, last_error=last_error, last_attempt=last_attempt)
         when, certain = self.boots.timing(boot, mono, record.get("created", created))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, List, Optional, Sequence, Union
 
 from . import schema
 from .file import QueueUnusable, inspect
@@ -45,6 +45,13 @@ class Entry:
         return {**self.record, "event_time": self.event_time}
 
 
+Settle = Callable[[sqlite3.Connection, Delta, "Entry", int, int], None]
+
+
+def _entries(entry: Union[Entry, Sequence[Entry]]) -> Sequence[Entry]:
+    return [entry] if isinstance(entry, Entry) else entry
+
+
 class Writer(Intake):
     """Durable FIFO with caps, counters and dead letters per destination. Thread-safe."""
 
@@ -62,8 +69,9 @@ class Writer(Intake):
                 (cutoff,),
             ).fetchone()
             bound = row[0] if row else 2**62
-            where = "_id < ? AND observed < ? AND _id != ?"
-            dropped.append(self._drop(conn, where, (bound, cutoff, self._busy()), ALL, "dropped_age", delta))
+            spare, busy = self._busy()
+            where = f"_id < ? AND observed < ? AND {spare}"
+            dropped.append(self._drop(conn, where, (bound, cutoff, *busy), ALL, "dropped_age", delta))
 
         self._transaction(self.qf.getter, drop)
         return dropped[0]
@@ -71,52 +79,73 @@ class Writer(Intake):
     # ~~ consumer side (the worker; NORMAL commits, no fsync)
 
     def next(self, dest: str = schema.TRACKING) -> Optional[Entry]:
-        """The oldest record `dest` still has to send, now in flight; rows that cannot be decoded
-        are dead letters for every destination."""
+        """The oldest record `dest` still has to send, now in flight."""
+        batch = self.next_batch(dest, 1)
+        return batch[0] if batch else None
+
+    def next_batch(self, dest: str = schema.TRACKING, limit: int = 1, max_bytes: int = 0) -> List[Entry]:
+        """The oldest records `dest` still has to send, at most `limit` and (after the first) at
+        most `max_bytes` of stored JSON, now in flight. Rows that cannot be decoded are dead
+        letters for every destination."""
         bit = schema.BIT[dest]
+        entries: List[Entry] = []
+        size, after = 0, 0
         with self.qf.lock:
-            while True:
-                row = self.qf.getter.execute(
-                    f"{_SELECT_NEXT} WHERE {schema.live(bit)} ORDER BY _id LIMIT 1", (bit,)
-                ).fetchone()
-                if row is None:
-                    self.in_flight[dest] = None
-                    return None
-                rowid, data, boot, mono, created, need, dead, attempts, last_error = row
-                record = decode(data)
-                if record is None:
-                    logger.warning("Dead-lettering queue row %d: it cannot be decoded", rowid)
+            while len(entries) < limit:
+                rows = self.qf.getter.execute(
+                    f"{_SELECT_NEXT} WHERE {schema.live(bit)} AND _id > ? ORDER BY _id LIMIT ?",
+                    (bit, after, limit - len(entries)),
+                ).fetchall()
+                if not rows:
+                    break
+                for row in rows:
+                    rowid, data, boot, mono, created, need, dead, attempts, last_error = row
+                    after = rowid
+                    size += len(data)
+                    if entries and max_bytes and size > max_bytes:
+                        limit = len(entries)  # the rest waits for the next batch
+                        break
+                    record = decode(data)
+                    if record is None:
+                        self._undecodable(rowid, need, dead)
+                        continue
+                    if attempts:  # the destination's tries, as the record carried them in schema 2
+                        record.update(attempts=attempts, last_error=last_error)
+                    when, certain = self.boots.timing(boot, mono, record.get("created", created))
+                    entries.append(Entry(rowid, record, when, certain, dest, attempts or 0))
+            self.in_flight[dest] = tuple(entry.rowid for entry in entries)
+        return entries
 
-                    def dead_letter(conn: sqlite3.Connection, delta: Delta, row: tuple = (rowid, need, dead)) -> None:
-                        conn.execute(f"UPDATE `{schema.TABLE}` SET dead = need WHERE _id = ?", (row[0],))
-                        delta.add_row(row[1], row[2], row[1], row[1])
-                        delta.count("undecodable")
+    def _undecodable(self, rowid: int, need: int, dead: int) -> None:
+        logger.warning("Dead-lettering queue row %d: it cannot be decoded", rowid)
 
-                    self._transaction(self.qf.getter, dead_letter)
-                    continue
-                if attempts:  # the destination's tries, as the record carried them in schema 2
-                    record.update(attempts=attempts, last_error=last_error)
-                self.in_flight[dest] = rowid
-                when, certain = self.boots.timing(boot, mono, record.get("created", created))
-                return Entry(rowid, record, when, certain, dest, attempts or 0)
+        def dead_letter(conn: sqlite3.Connection, delta: Delta) -> None:
+            conn.execute(f"UPDATE `{schema.TABLE}` SET dead = need WHERE _id = ?", (rowid,))
+            delta.add_row(need, dead, need, need)
+            delta.count("undecodable")
 
-    def _settle(self, entry: Entry, work: Callable[[sqlite3.Connection, Delta, int, int], None]) -> None:
-        """Runs `work` on the entry's row as it is now (a clear may have changed it meanwhile)."""
+        self._transaction(self.qf.getter, dead_letter)
+
+    def _settle(self, entries: Sequence[Entry], work: Settle) -> None:
+        """Runs `work` on each entry's row as it is now (a clear may have changed it meanwhile),
+        all in one transaction."""
 
         def change(conn: sqlite3.Connection, delta: Delta) -> None:
-            row = conn.execute(_SELECT_STATE, (entry.rowid,)).fetchone()
-            need, dead = row if row else (0, 0)
-            work(conn, delta, need, dead)
+            for entry in entries:
+                row = conn.execute(_SELECT_STATE, (entry.rowid,)).fetchone()
+                need, dead = row if row else (0, 0)
+                work(conn, delta, entry, need, dead)
 
         with self.qf.lock:
-            self.in_flight[entry.dest] = None
+            for dest in {entry.dest for entry in entries}:
+                self.in_flight[dest] = ()
             self._transaction(self.qf.getter, change)
 
-    def ack(self, entry: Entry) -> None:
-        """Delivered: the destination is off the row (the row goes when none is left), in one transaction."""
-        bit = schema.BIT[entry.dest]
+    def ack(self, entry: Union[Entry, Sequence[Entry]]) -> None:
+        """Delivered: the destination is off the rows (a row goes when none is left), in one transaction."""
 
-        def delivered(conn: sqlite3.Connection, delta: Delta, need: int, dead: int) -> None:
+        def delivered(conn: sqlite3.Connection, delta: Delta, entry: Entry, need: int, dead: int) -> None:
+            bit = schema.BIT[entry.dest]
             # Counted even when the row was cleared while it was on its way: it did arrive.
             delta.count("delivered", 1, entry.dest)
             if not need & bit:
@@ -129,12 +158,11 @@ class Writer(Intake):
                 conn.execute("DELETE FROM tq_tries WHERE dest = ? AND id = ?", (bit, entry.rowid))
             delta.add_row(need, dead, need & ~bit, dead & ~bit)
 
-        self._settle(entry, delivered)
+        self._settle(_entries(entry), delivered)
 
-    def _tried(self, entry: Entry, reason: str, dead_letter: bool) -> None:
-        bit = schema.BIT[entry.dest]
-
-        def failed(conn: sqlite3.Connection, delta: Delta, need: int, dead: int) -> None:
+    def _tried(self, entries: Sequence[Entry], reason: str, dead_letter: bool) -> None:
+        def failed(conn: sqlite3.Connection, delta: Delta, entry: Entry, need: int, dead: int) -> None:
+            bit = schema.BIT[entry.dest]
             if not need & bit:
                 return  # cleared meanwhile
             conn.execute(schema.BUMP_TRIES, (bit, entry.rowid, reason, self.clocks.wall()))
@@ -142,15 +170,32 @@ class Writer(Intake):
                 conn.execute(f"UPDATE `{schema.TABLE}` SET dead = dead | {bit} WHERE _id = ?", (entry.rowid,))
                 delta.add_row(need, dead, need, dead | bit)
 
-        self._settle(entry, failed)
+        self._settle(entries, failed)
 
-    def retry_later(self, entry: Entry, reason: str) -> None:
+    def retry_later(self, entry: Union[Entry, Sequence[Entry]], reason: str) -> None:
         """Not delivered this time: pending again at its place at the head of the queue."""
-        self._tried(entry, reason, dead_letter=False)
+        self._tried(_entries(entry), reason, dead_letter=False)
 
-    def reject(self, entry: Entry, reason: str) -> None:
+    def reject(self, entry: Union[Entry, Sequence[Entry]], reason: str) -> None:
         """The destination refused it for good: kept as its dead letter, with the reason."""
-        self._tried(entry, reason, dead_letter=True)
+        self._tried(_entries(entry), reason, dead_letter=True)
+
+    def count_partial(self, dest: str, rejected: int) -> None:
+        """A destination took a batch but says it dropped `rejected` of its records (OTLP's
+        partialSuccess): they are delivered as far as the queue goes, and counted."""
+
+        def count(conn: sqlite3.Connection, delta: Delta) -> None:
+            delta.count("partial_rejected", rejected, dest)
+
+        if rejected:
+            self._transaction(self.qf.getter, count)
+
+    def set_destinations(self, mask: int) -> None:
+        """The destinations new records are for (schema.BIT), from now on."""
+        with self.qf.lock:
+            conn = self.qf.getter
+            with conn:
+                self.ledger.set_mask(conn, mask)
 
     # ~~ management
 
@@ -201,7 +246,7 @@ class Writer(Intake):
         except QueueUnusable as problem:
             with self.qf.lock:
                 self.qf.close()
-                self.in_flight = {name: None for name in schema.DESTINATIONS}
+                self.in_flight = {name: () for name in schema.DESTINATIONS}
                 self.qf, self.recovered = open_file(self.folder, self.boots, self.traits, problem)
                 self.ledger = Ledger(self.qf.getter)
             return
