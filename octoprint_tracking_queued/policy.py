@@ -33,3 +33,17 @@ def send_blocker(
     if environ.get("CI") and effective["server"] == config.DEFAULT_SERVER:
         return DISABLED, gettext("Nothing is sent to the public tracking server on CI.")
     return None
+
+
+def collector_blocker(wanted: bool, config_errors: list[str], environ: Mapping[str, str] = os.environ) -> Blocker:
+    """Why nothing may go to the farm's collector now, or None. Its consent is its endpoint in
+    config.yaml; the wizard's decision is the public server's alone. CI does not stop it (it is
+    never the public server)."""
+    if not wanted:
+        return DISABLED, gettext("No collector is configured (collector.endpoint in config.yaml).")
+    for variable in DISABLE_VARIABLES:
+        if environ.get(variable):
+            return DISABLED, gettext("Sending is disabled by the environment variable %(name)s.", name=variable)
+    if config_errors:
+        return CONFIG_ERROR, "; ".join(config_errors)
+    return None
