@@ -23,7 +23,7 @@ from octoprint.util.version import get_octoprint_version_string
 from . import config, files, policy
 from .delivery import Delivered, Delivery, Rejected, with_sent_params
 from .lock import QueueLock
-from .store import QueueMissing, View, Writer, open_queue
+from .store import COLLECTOR, QueueMissing, View, Writer, open_queue
 from .worker import send_next
 
 IDENTIFIER = "tracking_queued"
@@ -167,6 +167,23 @@ def _print_status(store: Store, stats: Optional[dict]) -> None:
     click.echo(gettext("Database size: %(bytes)d bytes", bytes=stats["disk_bytes"]))
 
 
+def _print_collector(store: Store, stats: Optional[dict]) -> None:
+    """The farm destination's line: its own counts (its headers are a secret: never shown)."""
+    endpoint = store.effective["collector"]["endpoint"]
+    if not endpoint:
+        click.echo(gettext("Collector: not configured"))
+        return
+    click.echo(gettext("Collector: %(endpoint)s/v1/logs", endpoint=endpoint))
+    if stats is not None:
+        click.echo(
+            gettext(
+                "Collector pending: %(pending)d, failed: %(failed)d, delivered since install: %(delivered)d, "
+                "dropped by the collector (partialSuccess): %(partial_rejected)d",
+                **stats,
+            )
+        )
+
+
 def _print_record(record: dict) -> None:
     # When it happened, as it is sent (event_time), not the wall clock it was queued by.
     when = local_time(record.get("event_time") or record.get("created"))
@@ -251,6 +268,7 @@ def commands(cli_group: Any, pass_octoprint_ctx: Any, *args: Any, **kwargs: Any)
         current = store()
         with _reading(current) as reader:
             _print_status(current, reader.stats() if reader else None)
+            _print_collector(current, reader.stats(COLLECTOR) if reader else None)
 
     @click.command("list")
     @click.option("--failed", is_flag=True, help="List the failed records instead of the pending ones.")

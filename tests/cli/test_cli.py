@@ -119,6 +119,25 @@ def test_status_counts_and_oldest(basedir):
     assert "Oldest pending event:" in result.stdout
 
 
+def test_status_shows_the_collector_with_its_own_counts_never_its_headers(basedir):
+    basedir.configure(
+        enabled=False,
+        unique_id=UNIQUE_ID,
+        collector={"endpoint": "http://127.0.0.1:9", "headers": {"Authorization": "Bearer cli-secret"}},
+    )
+    queue = basedir.queue()
+    queue.set_destinations(2)  # the collector's only (schema.BIT)
+    queue.put_many([record(0), record(1)])
+    queue.reject(queue.next_batch("collector", 1), "HTTP 400")
+    queue.close()
+    result = basedir.run("tracking_queued:status")
+    assert result.returncode == 0, result.stderr
+    assert "Collector: http://127.0.0.1:9/v1/logs" in result.stdout
+    assert "Collector pending: 1, failed: 1, delivered since install: 0" in result.stdout
+    assert "Pending: 0, in flight: 0, failed: 0" in result.stdout
+    assert "cli-secret" not in result.stdout + result.stderr
+
+
 def test_status_without_database(basedir):
     result = basedir.run("tracking_queued:status")
     assert result.returncode == 0, result.stderr
