@@ -114,6 +114,28 @@ $(function () {
             return format.cleared(self.status());
         });
 
+        // Each destination's row: its own consent, state and counts (status().destinations).
+        self.destinations = ko.pureComputed(function () {
+            var all = self.status().destinations || {};
+            var labels = {
+                tracking: gettext("Public tracking server"),
+                collector: gettext("Your OpenTelemetry collector")
+            };
+            return _.map(["tracking", "collector"], function (name) {
+                var dest = all[name] || {worker: {}};
+                return {
+                    name: name,
+                    label: labels[name],
+                    enabled: !!dest.enabled,
+                    state: format.state(self.states, dest.worker),
+                    pending: (dest.pending || 0) + (dest.in_flight || 0),
+                    failed: dest.failed || 0,
+                    delivered: dest.delivered || 0,
+                    partial: name === "collector" ? String(dest.partial_rejected || 0) : "-"
+                };
+            });
+        });
+
         self.clearText = ko.pureComputed(function () {
             return format.clearButton(self.scope());
         });
@@ -238,6 +260,18 @@ $(function () {
         self.retryFailed = function () {
             self._command(function () {
                 return client().retryFailed();
+            }, gettext("Could not retry the failed events"));
+        };
+
+        self.flushDestination = function (row) {
+            self._command(function () {
+                return client().flushDestination(row.name);
+            }, gettext("Could not flush the tracking queue"));
+        };
+
+        self.retryDestination = function (row) {
+            self._command(function () {
+                return client().retryFailedDestination(row.name);
             }, gettext("Could not retry the failed events"));
         };
 
