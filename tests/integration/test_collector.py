@@ -13,6 +13,7 @@ from typing import List
 
 from octoprint_tracking_queued.store import BIT, COLLECTOR, TRACKING, open_queue
 from tests.harness.api import PLUGINS, active, install_plugins, status, wait_status
+from tests.harness.clock import DAY, ClockShift
 from tests.harness.faults import FAST_RETRY
 from tools.collector import partial_success, respond, retry_after
 
@@ -157,3 +158,29 @@ def test_each_collector_answer_does_what_the_specification_says(octoprint_factor
     assert not collector.wait_for(lambda qs: len(qs) > before + 1, timeout=1.0)
     assert receiver.wait_event("install_plugin", count=4), "the public server got every one"
     assert dest(server, "tracking")["failed"] == 0 and collector.invalid == []
+
+
+def test_a_clock_step_still_gives_the_true_time(octoprint_factory, receiver, collector, tmp_path):
+    """A board booted 40 days behind (fake-hwclock), stepped by NTP while the collector was away:
+    timeUnixNano is when each event really happened, as event_time is for the public server."""
+    shift = ClockShift(tmp_path, -40 * DAY)
+    collector.stop()
+    server = octoprint_factory(plugin_settings=farm(collector), env=shift.env())
+    shift.wait_applied(server)
+    fired = {}
+    for name in ("before0", "before1"):
+        fired[name] = time.time()
+        install_plugins(server, [name])
+    wait_status(server, lambda s: s["destinations"]["collector"]["pending"] >= 2)  # and the plugin's own
+    shift.set(0)
+    shift.wait_applied(server)
+    fired["after"] = time.time()
+    install_plugins(server, ["after"])
+    collector.start()
+    server.api("POST", "/api/plugin/tracking_queued", json={"command": "flush", "dest": "collector"})
+    assert collector.wait_records(3, predicate=lambda r: r["event_name"] == "install_plugin")
+    arrived = [r for r in collector.records() if r["event_name"] == "install_plugin"]
+    assert [r["attributes"]["plugin"] for r in arrived] == list(fired)
+    for record in arrived:
+        assert abs(record["time_unix_nano"] / 1e9 - fired[record["attributes"]["plugin"]]) <= 2, record
+        assert "octoprint.event_time.uncertain" not in record["attributes"]
