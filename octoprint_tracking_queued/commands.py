@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, List, Optional, Tuple
 
-from . import config
+from . import config, otlp
 from .delivery import with_sent_params
 from .status import StatusBody, status_body
 from .store import COLLECTOR, TRACKING
@@ -39,6 +39,9 @@ class Commands:
         """A page of records, each with `sent` (exactly its request's parameters), and the total.
         `keys`: `after`/`before` a rowid or `last`, as View.page takes them."""
         page = self.queue.page(scope, offset, limit, dest=dest, **keys)
+        if dest == COLLECTOR:  # exactly the log record the collector gets
+            sent = [{**r, "sent": otlp.log_record({**r, "time_certain": not r["time_uncertain"]})} for r in page]
+            return sent, self.queue.count(scope, dest)
         return with_sent_params(page), self.queue.count(scope, dest)
 
     def status(self) -> StatusBody:

@@ -109,3 +109,12 @@ def test_a_bad_collector_setting_holds_the_collector_only_and_keeps_its_records(
     assert "collector.endpoint" in world.runtime.status()["destinations"]["collector"]["config_errors"][0]
     assert world.runtime.queue.count("pending", "collector") == 1
     assert world.runtime.worker.run_once() == 0 and world.delivery.sent == ["print_done"]
+
+
+def test_the_collectors_page_shows_exactly_the_log_record_it_gets(make_farm):
+    world = make_farm(enabled=False)
+    world.runtime.on_event(*PRINT_DONE)
+    (record,), total = world.runtime.page("pending", 0, 10, dest="collector")
+    assert total == 1 and record["sent"]["eventName"] == "print_done"
+    assert record["sent"]["timeUnixNano"] == str(record["event_time"] * 10**9)
+    assert {"key": "event_id", "value": {"stringValue": record["id"]}} in record["sent"]["attributes"]

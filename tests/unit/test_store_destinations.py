@@ -94,3 +94,17 @@ def test_the_mask_of_new_records_survives_a_restart(tmp_path):
     q.put(rec(1))
     assert (q.count("pending", TRACKING), q.count("pending", COLLECTOR)) == (0, 2)
     q.close()
+
+
+def test_caps_and_eviction_count_per_destination(tmp_path):
+    q = open_queue(str(tmp_path), max_records=10)
+    q.put_many([rec(n) for n in range(5)])  # the public server's only
+    q.set_destinations(BIT[COLLECTOR])
+    q.put_many([rec(n) for n in range(5, 10)])  # the collector's only
+    q.set_destinations(BOTH)
+    q.put_many([rec(n) for n in range(10, 17)])  # at the cap: the 7 oldest go
+    tracking, collector = q.stats(TRACKING), q.stats(COLLECTOR)
+    assert (tracking["dropped_cap"], collector["dropped_cap"]) == (5, 2)
+    assert (tracking["pending"], collector["pending"]) == (7, 10)
+    assert q.ledger.rows == 10 and not q.ledger.recount(q.qf.getter)
+    q.close()

@@ -17,7 +17,7 @@ ALLOWED: Dict[str, Set[str]] = {
     "catalogue": {"records", "texts"},
     "cli": {"config", "delivery", "files", "lock", "policy", "store", "worker"},
     "clock": set(),
-    "commands": {"config", "delivery", "status", "store"},
+    "commands": {"config", "delivery", "otlp", "status", "store"},
     "config": {"vocabulary"},
     "consent": {"config"},
     "delivery": set(),
