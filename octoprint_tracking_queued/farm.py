@@ -15,13 +15,6 @@ from .delivery import Outcome
 from .store import BIT, COLLECTOR, TRACKING, Writer
 from .worker import Worker
 
-# A configuration error about the collector blocks the collector only.
-ERROR_PREFIX = "plugins.tracking_queued.collector."
-
-
-def collector_errors(errors: List[str]) -> List[str]:
-    return [error for error in errors if error.startswith(ERROR_PREFIX)]
-
 
 class Farm:
     """The collector's worker, its sender and why it may not send now."""
@@ -58,7 +51,7 @@ class Farm:
         public server's consent). A collector turned off takes its backlog with it, as an opt-out
         does: nothing collected for it leaves later."""
         self._settings = dict(effective["collector"])
-        self._errors = collector_errors(config_errors)
+        self._errors = policy.collector_errors(config_errors)
         if not self.wanted and self._queue.count("all", COLLECTOR):
             self._queue.clear("all", reason="collector turned off", dest=COLLECTOR)
         self._queue.set_destinations((BIT[TRACKING] if tracking else 0) | (BIT[COLLECTOR] if self.wanted else 0))

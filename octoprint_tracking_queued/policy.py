@@ -13,6 +13,12 @@ from .vocabulary import CONFIG_ERROR, DISABLED
 DISABLE_VARIABLES = ("OCTOPRINT_DISABLE_TRACKING", "OCTOPRINT_TRACKING_DISABLED")
 
 Blocker = Optional[tuple[str, str]]  # (state, reason in words) or None
+# A configuration error about the collector blocks the collector only.
+COLLECTOR_PREFIX = "plugins.tracking_queued.collector."
+
+
+def collector_errors(errors: list[str]) -> list[str]:
+    return [error for error in errors if error.startswith(COLLECTOR_PREFIX)]
 
 
 def send_blocker(

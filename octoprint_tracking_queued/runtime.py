@@ -21,7 +21,7 @@ from .clock import Clocks
 from .commands import Commands
 from .consent import Consent, SettingsAccess
 from .delivery import Delivery, Outcome
-from .farm import Farm, collector_errors
+from .farm import Farm
 from .lock import QueueLock
 from .otlp import Collector
 from .probes import Instruments
@@ -242,7 +242,7 @@ class Runtime(Commands):
 
     def _blocker(self) -> policy.Blocker:
         # A configuration error about the collector holds only the collector.
-        errors = [e for e in self._config_errors if e not in collector_errors(self._config_errors)]
+        errors = [e for e in self._config_errors if e not in policy.collector_errors(self._config_errors)]
         return policy.send_blocker(self.enabled, self._effective, errors)
 
     def _locked(self) -> policy.Blocker:

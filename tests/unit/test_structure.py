@@ -15,7 +15,7 @@ ALLOWED: Dict[str, Set[str]] = {
     "__init__": {"api", "cli", "config", "runtime", "system", "updates", "vocabulary"},
     "api": {"records", "runtime", "status"},
     "catalogue": {"records", "texts"},
-    "cli": {"config", "delivery", "files", "lock", "policy", "store", "worker"},
+    "cli": {"config", "delivery", "files", "lock", "otlp", "policy", "store", "worker"},
     "clock": set(),
     "commands": {"config", "delivery", "otlp", "status", "store"},
     "config": {"vocabulary"},
