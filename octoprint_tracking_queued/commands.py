@@ -45,16 +45,17 @@ class Commands:
         return with_sent_params(page), self.queue.count(scope, dest)
 
     def status(self) -> StatusBody:
+        tracking, worker = self.queue.stats(TRACKING), self.worker.status()
         return status_body(
-            self.queue.stats(),
-            self.worker.status(),
+            tracking,
+            worker,
             enabled=self._settings.enabled(),
             config_errors=self._config_errors,
             settings_errors=self._settings_errors,
             server_is_default=self._effective["server"] == config.DEFAULT_SERVER,
             bundled_enabled=self.bundled_enabled(),
             destinations={
-                TRACKING: {**self.queue.stats(TRACKING), "enabled": self.enabled, "worker": self.worker.status()},
+                TRACKING: {**tracking, "enabled": self.enabled, "worker": worker},
                 COLLECTOR: self.farm.status(self.queue.stats(COLLECTOR)),
             },
         )

@@ -149,7 +149,6 @@ class Collector:
         self._session.trust_env = False
         self._timeout = timeout
         self._clock = clock
-        self.requests = 0  # for the benchmark
 
     def send(
         self,
@@ -160,7 +159,6 @@ class Collector:
         scope_version: str = "",
     ) -> Outcome:
         data, own = body(export_request(records, resource_, scope_version))
-        self.requests += 1
         try:
             response = self._session.post(
                 endpoint + LOGS_PATH,

@@ -234,8 +234,9 @@ class Runtime(Commands):
 
     def _stored(self, stored: bool) -> None:
         if stored:
-            for worker in self.workers.values():
-                worker.wake()
+            self.worker.wake()
+            if self.farm.wanted:  # an idle destination's thread is not woken for nothing
+                self.farm.worker.wake()
         self._push_status()
 
     # ~~ sending

@@ -52,6 +52,9 @@ class View:
         # The rows each destination is sending (one, or a batch): memory only, after a crash
         # they are pending again.
         self.in_flight: Dict[str, Tuple[int, ...]] = {name: () for name in schema.DESTINATIONS}
+        # Per destination, a rowid no live row of it is below (the writer moves it as it sends):
+        # finding a destination's oldest row never walks the rows only another one still needs.
+        self.live_from: Dict[str, int] = {name: 0 for name in schema.DESTINATIONS}
 
     @property
     def clocks(self) -> Clocks:
@@ -91,10 +94,13 @@ class View:
             counters = {name: counts.counter(name, dest) for name in PER_DESTINATION if name in COUNTERS}
             counters.update({name: counts.counter(name) for name in GLOBAL if name in COUNTERS})
             counters["store_failed"] += self.unsaved_failures
-            oldest = self.qf.getter.execute(
-                f"SELECT data, boot, mono, timestamp, observed FROM `{schema.TABLE}` WHERE {scope_sql(PENDING, dest)} "
-                "ORDER BY _id LIMIT 1"
-            ).fetchone()
+            oldest = None
+            if counts.live(dest):  # else no need to look (and a look would walk every row)
+                oldest = self.qf.getter.execute(
+                    f"SELECT data, boot, mono, timestamp, observed FROM `{schema.TABLE}` "
+                    f"WHERE {scope_sql(PENDING, dest)} AND _id >= ? ORDER BY _id LIMIT 1",
+                    (self.live_from[dest],),
+                ).fetchone()
             oldest_time = oldest_age = None
             oldest_certain = True
             if oldest:

@@ -89,7 +89,7 @@ class Writer(Intake):
         letters for every destination."""
         bit = schema.BIT[dest]
         entries: List[Entry] = []
-        size, after = 0, 0
+        size, after = 0, self.live_from[dest] - 1
         with self.qf.lock:
             while len(entries) < limit:
                 rows = self.qf.getter.execute(
@@ -114,6 +114,8 @@ class Writer(Intake):
                     when, certain = self.boots.timing(boot, mono, record.get("created", created))
                     entries.append(Entry(rowid, record, when, certain, dest, attempts or 0))
             self.in_flight[dest] = tuple(entry.rowid for entry in entries)
+            # Below the oldest it found, no row is live for `dest` (none found: none at all).
+            self.live_from[dest] = entries[0].rowid if entries else max(after, self.ledger.seq) + 1
         return entries
 
     def _undecodable(self, rowid: int, need: int, dead: int) -> None:
@@ -230,6 +232,7 @@ class Writer(Intake):
             ).fetchall():
                 delta.add_row(need, dead, need, dead & ~bit, count)
             conn.execute(f"UPDATE `{schema.TABLE}` SET dead = dead & ~{bit} WHERE {schema.dead(bit)}")
+            self.live_from[dest] = 0  # old rows are live again
 
         return -self._transaction(self.qf.getter, requeue).dead[dest]
 
@@ -247,6 +250,7 @@ class Writer(Intake):
             with self.qf.lock:
                 self.qf.close()
                 self.in_flight = {name: () for name in schema.DESTINATIONS}
+                self.live_from = {name: 0 for name in schema.DESTINATIONS}
                 self.qf, self.recovered = open_file(self.folder, self.boots, self.traits, problem)
                 self.ledger = Ledger(self.qf.getter)
             return

@@ -108,3 +108,23 @@ def test_caps_and_eviction_count_per_destination(tmp_path):
     assert (tracking["pending"], collector["pending"]) == (7, 10)
     assert q.ledger.rows == 10 and not q.ledger.recount(q.qf.getter)
     q.close()
+
+
+def test_finding_a_destinations_oldest_row_skips_what_only_the_other_needs(tmp_path):
+    q = open_queue(str(tmp_path))
+    q.put_many([rec(n) for n in range(300)])  # the public server's only
+    q.set_destinations(BOTH)
+    q.put_many([rec(n) for n in range(300, 303)])
+    steps = []
+    q.qf.getter.set_progress_handler(lambda: steps.append(1), 100)
+    assert numbers(q.next_batch(COLLECTOR, 1)) == [300]
+    q.retry_later(q.next_batch(COLLECTOR, 1), "HTTP 503")
+    walked, steps[:] = len(steps), []
+    assert numbers(q.next_batch(COLLECTOR, 3)) == [300, 301, 302] and q.stats(COLLECTOR)["oldest_pending"]
+    assert len(steps) < walked / 2, "the second look starts where the first found its row"
+    q.reject(q.next_batch(COLLECTOR, 3), "HTTP 400")
+    assert q.next_batch(COLLECTOR, 3) == [] and q.stats(COLLECTOR)["oldest_pending"] is None
+    assert q.requeue_failed(COLLECTOR) == 3  # live again below where it looked last
+    assert numbers(q.next_batch(COLLECTOR, 3)) == [300, 301, 302]
+    q.qf.getter.set_progress_handler(None, 0)
+    q.close()
