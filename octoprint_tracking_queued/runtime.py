@@ -209,6 +209,8 @@ class Runtime(Commands):
 
     def shutdown(self) -> None:
         self.tracker.shutdown()
+        for worker in self.workers.values():
+            worker.stop(timeout=0)  # both told at once: their ends overlap
         stopped = [worker.stop() for worker in self.workers.values()]
         self.farm.close()
         if not all(stopped):
