@@ -36,6 +36,14 @@ def test_the_tab_shows_each_destination_and_flushes_the_collector_alone(octoprin
     expect(farm.locator(".tracking_queued_destination_pending")).to_have_text("2")
     expect(farm.locator(".tracking_queued_destination_state")).to_have_text(re.compile(r"^Backing off until"))
     assert "ui-secret" not in page.content(), "the collector's headers are never shown"
+    # Its records, as the collector will get them, in the table below.
+    farm.locator(".tracking_queued_destination_show").click()
+    expect(page.locator("#tracking_queued_scope_pending")).to_contain_text("(2)")
+    rows = page.locator("#tracking_queued_records tr.tracking_queued_record")
+    expect(rows).to_have_count(2)
+    rows.first.click()
+    sent = page.locator("#tracking_queued_records tr.tracking_queued_params pre").first
+    expect(sent).to_contain_text('"eventName": "print_done"')
     page.evaluate("PNotify.removeAll()")
     page.locator("#tracking_queued_destinations").scroll_into_view_if_needed()
     screenshot(page, "destinations")
@@ -43,4 +51,5 @@ def test_the_tab_shows_each_destination_and_flushes_the_collector_alone(octoprin
     collector.start()
     farm.get_by_role("button", name="Flush now").click()
     expect(farm.locator(".tracking_queued_destination_pending")).to_have_text("0")
+    expect(page.locator("#tracking_queued_empty")).to_be_visible()
     assert collector.wait_records(2, predicate=lambda r: r["event_name"] == "print_done")

@@ -53,6 +53,10 @@
         return this.base.simpleApiCommand(PLUGIN, "retry_failed", {dest: dest}, opts);
     };
 
+    TrackingQueuedClient.prototype.clearDestination = function (scope, dest, opts) {
+        return this.base.simpleApiCommand(PLUGIN, "clear", {scope: scope, dest: dest}, opts);
+    };
+
     TrackingQueuedClient.prototype.clear = function (scope, opts) {
         return this.base.simpleApiCommand(PLUGIN, "clear", {scope: scope}, opts);
     };

@@ -24,6 +24,7 @@ $(function () {
         self.pluginSettings = ko.observable(undefined);
         self.status = ko.observable({worker: {}});
         self.scope = ko.observable("pending");
+        self.dest = ko.observable("tracking"); // whose records the table shows
         self.records = ko.observableArray([]);
         self.pageSize = PAGE_SIZE;
         self.pager = new Pager(PAGE_SIZE);
@@ -115,6 +116,12 @@ $(function () {
         });
 
         // Each destination's row: its own consent, state and counts (status().destinations).
+        // The counts of the destination whose records the table shows.
+        self.shown = ko.pureComputed(function () {
+            var all = self.status().destinations || {};
+            return all[self.dest()] || self.status();
+        });
+
         self.destinations = ko.pureComputed(function () {
             var all = self.status().destinations || {};
             var labels = {
@@ -126,6 +133,7 @@ $(function () {
                 return {
                     name: name,
                     label: labels[name],
+                    shown: self.dest() === name,
                     enabled: !!dest.enabled,
                     state: format.state(self.states, dest.worker),
                     pending: (dest.pending || 0) + (dest.in_flight || 0),
@@ -179,7 +187,7 @@ $(function () {
             if (!self.visible || !self.canManage()) return;
             var ticket = self.pager.request();
             return client()
-                .recordsPage(self.scope(), ticket.anchor, PAGE_SIZE)
+                .recordsPage(self.scope(), _.extend({dest: self.dest()}, ticket.anchor), PAGE_SIZE)
                 .done(function (response) {
                     var rows = response.records;
                     var outcome = self.pager.receive(ticket, _.pluck(rows, "rowid"), response.total);
@@ -220,6 +228,14 @@ $(function () {
         self.showScope = function (scope) {
             if (scope === self.scope()) return;
             self.scope(scope);
+            self.records([]);
+            self.pager.restart();
+            self.requestRecords();
+        };
+
+        self.showDestination = function (row) {
+            if (row.name === self.dest()) return;
+            self.dest(row.name);
             self.records([]);
             self.pager.restart();
             self.requestRecords();
@@ -283,7 +299,7 @@ $(function () {
                 proceed: gettext("Delete"),
                 onproceed: function () {
                     self._command(function () {
-                        return client().clear(scope);
+                        return client().clearDestination(scope, self.dest());
                     }, gettext("Could not clear the tracking queue"));
                 }
             });
