@@ -58,6 +58,7 @@ class TrackingQueuedPlugin(
             self.get_plugin_data_folder(),
             user_agent=f"OctoPrint/{get_octoprint_version_string()}",
             octoprint_2=is_octoprint_compatible(">=2.0.0"),  # its base version: 2.0.0rc7 counts
+            plugin_version=self._plugin_version or "",
         )
 
     @property

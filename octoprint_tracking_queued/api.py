@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Tuple
 from flask_babel import gettext
 
 from . import records
-from .status import PAGE_SCOPES, SCOPES
+from .status import DESTINATIONS, PAGE_SCOPES, SCOPES
 
 if TYPE_CHECKING:
     from .runtime import Runtime
@@ -29,6 +29,12 @@ COMMAND_PARAMETERS = {"track": ["event"], "flush": [], "retry_failed": [], "clea
 
 def error(status: int, message: str) -> Answer:
     return status, {"error": message}
+
+
+def destination(data: Mapping[str, Any]) -> Any:
+    """The destination a request is about (`dest`, the public server's by default), or None."""
+    dest = data.get("dest") or DESTINATIONS[0]
+    return dest if isinstance(dest, str) and dest in DESTINATIONS else None
 
 
 def needs_manage(refusal: Callable[[], str]) -> Callable[[Handler], Handler]:
@@ -54,6 +60,9 @@ def get(runtime: Runtime, query: Mapping[str, Any], can_manage: Callable[[], boo
         return 200, dict(runtime.status())
     if scope not in PAGE_SCOPES:
         return error(400, gettext("records must be pending or failed"))
+    dest = destination(query)
+    if dest is None:
+        return error(400, gettext("dest must be tracking or collector"))
     try:
         offset = int(query.get("offset", 0))
         limit = int(query.get("limit", 50))
@@ -69,7 +78,7 @@ def get(runtime: Runtime, query: Mapping[str, Any], can_manage: Callable[[], boo
         keys["last"] = True
     if len(keys) > 1 or (keys and offset):
         return error(400, gettext("use one of offset, after, before and last"))
-    page, total = runtime.page(scope, offset, limit, **keys)
+    page, total = runtime.page(scope, offset, limit, dest=dest, **keys)
     return 200, {"records": page, "total": total, "offset": offset, "limit": limit}
 
 
@@ -112,7 +121,10 @@ def _not_allowed_to_manage() -> str:
 
 @needs_manage(_not_allowed_to_manage)
 def _flush(runtime: Runtime, data: Mapping[str, Any], can_manage: Callable[[], bool]) -> Answer:
-    refused = runtime.flush()
+    dest = destination(data)
+    if dest is None:
+        return error(400, gettext("dest must be tracking or collector"))
+    refused = runtime.flush(dest)
     if refused:
         return error(409, refused)
     return 200, {"flushing": True}
@@ -120,7 +132,10 @@ def _flush(runtime: Runtime, data: Mapping[str, Any], can_manage: Callable[[], b
 
 @needs_manage(_not_allowed_to_manage)
 def _retry_failed(runtime: Runtime, data: Mapping[str, Any], can_manage: Callable[[], bool]) -> Answer:
-    return 200, {"requeued": runtime.retry_failed()}
+    dest = destination(data)
+    if dest is None:
+        return error(400, gettext("dest must be tracking or collector"))
+    return 200, {"requeued": runtime.retry_failed(dest)}
 
 
 @needs_manage(_not_allowed_to_manage)
@@ -128,7 +143,10 @@ def _clear(runtime: Runtime, data: Mapping[str, Any], can_manage: Callable[[], b
     scope = data.get("scope")
     if not isinstance(scope, str) or scope not in SCOPES:  # a list or object is unhashable
         return error(400, gettext("scope must be one of pending, failed, all"))
-    return 200, {"cleared": runtime.clear(scope)}
+    dest = destination(data)
+    if dest is None:
+        return error(400, gettext("dest must be tracking or collector"))
+    return 200, {"cleared": runtime.clear(scope, dest)}
 
 
 _COMMANDS: dict[str, Handler] = {

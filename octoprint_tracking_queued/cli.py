@@ -20,11 +20,11 @@ import click
 from flask_babel import gettext
 from octoprint.util.version import get_octoprint_version_string
 
-from . import config, files, policy
+from . import config, files, otlp, policy
 from .delivery import Delivered, Delivery, Rejected, with_sent_params
 from .lock import QueueLock
-from .store import QueueMissing, View, Writer, open_queue
-from .worker import send_next
+from .store import COLLECTOR, QueueMissing, View, Writer, open_queue
+from .worker import send_batch, send_next
 
 IDENTIFIER = "tracking_queued"
 
@@ -167,6 +167,23 @@ def _print_status(store: Store, stats: Optional[dict]) -> None:
     click.echo(gettext("Database size: %(bytes)d bytes", bytes=stats["disk_bytes"]))
 
 
+def _print_collector(store: Store, stats: Optional[dict]) -> None:
+    """The farm destination's line: its own counts (its headers are a secret: never shown)."""
+    endpoint = store.effective["collector"]["endpoint"]
+    if not endpoint:
+        click.echo(gettext("Collector: not configured"))
+        return
+    click.echo(gettext("Collector: %(endpoint)s/v1/logs", endpoint=endpoint))
+    if stats is not None:
+        click.echo(
+            gettext(
+                "Collector pending: %(pending)d, failed: %(failed)d, delivered since install: %(delivered)d, "
+                "dropped by the collector (partialSuccess): %(partial_rejected)d",
+                **stats,
+            )
+        )
+
+
 def _print_record(record: dict) -> None:
     # When it happened, as it is sent (event_time), not the wall clock it was queued by.
     when = local_time(record.get("event_time") or record.get("created"))
@@ -239,6 +256,48 @@ def _flush(store: Store, queue: Writer) -> bool:
     return remaining == 0
 
 
+def _flush_collector(store: Store, queue: Writer) -> bool:
+    """Sends the collector's pending records in batches, as its worker does; False if some stay."""
+    settings, errors = store.effective["collector"], policy.collector_errors(store.config_errors)
+    blocker = policy.collector_blocker(bool(settings["endpoint"] or errors), errors)
+    if blocker:
+        raise click.ClickException(gettext("Nothing was sent: %(reason)s", reason=blocker[1]))
+    queue.expire()
+    total, counted = queue.count("pending", COLLECTOR), {Delivered: 0, Rejected: 0}
+    version = get_octoprint_version_string()
+    resource = otlp.resource(store.effective["unique_id"] or "", version, settings["resource"])
+    sender = otlp.Collector(user_agent=f"OctoPrint/{version}")
+
+    def send(records: list) -> Any:
+        return sender.send(records, settings["endpoint"], settings["headers"], resource)
+
+    click.echo(gettext("Sending %(total)d records...", total=total))
+    try:
+        while True:
+            sent = send_batch(queue, send, COLLECTOR, otlp.BATCH_RECORDS, otlp.BATCH_BYTES)
+            if sent is None:
+                break
+            entries, outcome = sent
+            kind = type(outcome)
+            counted[kind] = counted.get(kind, 0) + len(entries)
+            text = gettext("delivered") if kind is Delivered else outcome.reason
+            click.echo(f"[{sum(counted.values())}/{total}] {text}")
+            if kind not in (Delivered, Rejected):
+                break
+    finally:
+        sender.close()
+    remaining = queue.count("pending", COLLECTOR)
+    click.echo(
+        gettext(
+            "Delivered %(delivered)d, refused %(rejected)d, still pending %(remaining)d.",
+            delivered=counted[Delivered],
+            rejected=counted[Rejected],
+            remaining=remaining,
+        )
+    )
+    return remaining == 0
+
+
 def commands(cli_group: Any, pass_octoprint_ctx: Any, *args: Any, **kwargs: Any) -> list[click.Command]:
     """The `octoprint.cli.commands` hook."""
 
@@ -251,6 +310,7 @@ def commands(cli_group: Any, pass_octoprint_ctx: Any, *args: Any, **kwargs: Any)
         current = store()
         with _reading(current) as reader:
             _print_status(current, reader.stats() if reader else None)
+            _print_collector(current, reader.stats(COLLECTOR) if reader else None)
 
     @click.command("list")
     @click.option("--failed", is_flag=True, help="List the failed records instead of the pending ones.")
@@ -292,11 +352,12 @@ def commands(cli_group: Any, pass_octoprint_ctx: Any, *args: Any, **kwargs: Any)
             click.echo(gettext("Exported %(count)d records to %(file)s.", count=count, file=file))
 
     @click.command("flush")
-    def flush_command() -> None:
+    @click.option("--collector", is_flag=True, help="Send to the collector (collector.endpoint) instead.")
+    def flush_command(collector: bool) -> None:
         """Send the queue now (only while OctoPrint is stopped)."""
         current = store()
         with current.owned_queue() as queue:
-            complete = _flush(current, queue)
+            complete = (_flush_collector if collector else _flush)(current, queue)
         if not complete:
             raise SystemExit(1)
 

@@ -104,6 +104,67 @@ def validate_unique_id(value: Any) -> str:
     return value
 
 
+def validate_endpoint(value: Any) -> str:
+    """The collector's OTLP/HTTP base URL ("" is off); records go to `<endpoint>/v1/logs`."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise SettingError("collector.endpoint", "must be an http(s) URL or empty")
+    value = value.strip().rstrip("/")
+    if not value:
+        return ""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingError("collector.endpoint", "must be an http:// or https:// URL, e.g. http://collector.local:4318")
+    if parts.username or parts.password:
+        # A URL is logged and shown; a secret belongs in collector.headers, which never is.
+        raise SettingError("collector.endpoint", "must not contain credentials; put a token in collector.headers")
+    if parts.query or parts.fragment:
+        raise SettingError("collector.endpoint", "must not have a query or fragment")
+    if value.endswith("/v1/logs"):
+        raise SettingError("collector.endpoint", "is the base URL: /v1/logs is added to it")
+    return value
+
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def validate_headers(value: Any) -> Dict[str, str]:
+    """Extra request headers (an auth token). The message never repeats a value: it is a secret."""
+    key = "collector.headers"
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise SettingError(key, "must be a mapping of header names to texts")
+    clean = {}
+    for name, text in value.items():
+        if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
+            raise SettingError(key, f"{name!r} is not a header name")
+        if name.lower() in ("content-type", "content-encoding", "content-length", "host"):
+            raise SettingError(key, f"{name} is set by the plugin")
+        if not isinstance(text, str) or any(c in text for c in "\r\n\0"):
+            raise SettingError(key, f"the value of {name} must be one line of text")
+        clean[name] = text
+    return clean
+
+
+def validate_resource(value: Any) -> Dict[str, Any]:
+    """Extra OTLP resource attributes, e.g. `printer.name: "MK3S #7"`: texts, numbers, booleans."""
+    key = "collector.resource"
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise SettingError(key, "must be a mapping of attribute names to values")
+    clean = {}
+    for name, item in value.items():
+        if not isinstance(name, str) or not name.strip():
+            raise SettingError(key, f"{name!r} is not an attribute name")
+        if not isinstance(item, (str, int, float, bool)) or item != item:
+            raise SettingError(key, f"{name}: must be a text, a number or true/false")
+        clean[name] = item
+    return clean
+
+
 def _bool(key: str, value: Any) -> bool:
     if isinstance(value, bool):
         return value
@@ -137,6 +198,10 @@ SETTINGS: Tuple[Setting, ...] = (
     Setting(("queue", "max_age_days"), 30, lambda v: _int_in("queue.max_age_days", v, 1, MAX_AGE_DAYS)),
     Setting(("retry", "initial_delay"), 10.0, lambda v: _seconds("retry.initial_delay", v)),
     Setting(("retry", "max_delay"), 15 * 60.0, lambda v: _seconds("retry.max_delay", v)),
+    # A print farm's own OpenTelemetry collector: where data goes, so config.yaml only, as `server`.
+    Setting(("collector", "endpoint"), "", validate_endpoint, "never", reauth=True),
+    Setting(("collector", "headers"), {}, validate_headers, "never", reauth=True),
+    Setting(("collector", "resource"), {}, validate_resource, "never"),
 )
 
 

@@ -39,8 +39,14 @@ class Consent:
         self._bundled_loaded = bundled_loaded
         # An opt-out and a record being stored never interleave: both run under this.
         self.lock = threading.Lock()
-        self.enabled = False
+        self.enabled = False  # the wizard's decision: the public tracking server
+        self.collector = False  # a collector is configured in config.yaml (the runtime sets it)
         self.unique_id = ""
+
+    @property
+    def recording(self) -> bool:
+        """Records are made when at least one destination is on."""
+        return self.enabled or self.collector
 
     def reload(self) -> None:
         self.enabled = self.settings.enabled() is True

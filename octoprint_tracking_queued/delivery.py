@@ -30,6 +30,8 @@ BODY_DEADLINE = 5.0
 @dataclass(frozen=True)
 class Delivered:
     status: int
+    rejected: int = 0  # records the destination took but dropped (OTLP partialSuccess)
+    message: Optional[str] = None  # and why, in its words
 
 
 @dataclass(frozen=True)
@@ -164,9 +166,9 @@ class Delivery:
         except requests.TooManyRedirects:
             return Rejected("too many redirects")
         except requests.ConnectionError as error:
-            return Retry(f"connection error: {_reason(error)}")
+            return Retry(f"connection error: {error_reason(error)}")
         except requests.RequestException as error:
-            return Retry(f"request failed: {_reason(error)}")
+            return Retry(f"request failed: {error_reason(error)}")
         # The status line is the server's verdict; the body only has to be got out of the way.
         _drain(response, self._body_deadline)
         return classify_status(response.status_code, response.headers, self._clock())
@@ -197,7 +199,7 @@ def _drain(response: requests.Response, seconds: float) -> None:
     response.close()
 
 
-def _reason(error: BaseException) -> str:
+def error_reason(error: BaseException) -> str:
     """A short cause ("Connection refused") without the URL, which carries the instance id."""
     todo, seen = [error], set()
     while todo:

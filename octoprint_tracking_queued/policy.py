@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping, Optional, Tuple
+from typing import Any, List, Mapping, Optional, Tuple
 
 from flask_babel import gettext
 
@@ -13,6 +13,12 @@ from .vocabulary import CONFIG_ERROR, DISABLED
 DISABLE_VARIABLES = ("OCTOPRINT_DISABLE_TRACKING", "OCTOPRINT_TRACKING_DISABLED")
 
 Blocker = Optional[Tuple[str, str]]  # (state, reason in words) or None; evaluated: no tuple[...] before 3.9
+# A configuration error about the collector blocks the collector only.
+COLLECTOR_PREFIX = "plugins.tracking_queued.collector."
+
+
+def collector_errors(errors: List[str]) -> List[str]:
+    return [error for error in errors if error.startswith(COLLECTOR_PREFIX)]
 
 
 def send_blocker(
@@ -32,4 +38,18 @@ def send_blocker(
         return CONFIG_ERROR, "; ".join(config_errors)
     if environ.get("CI") and effective["server"] == config.DEFAULT_SERVER:
         return DISABLED, gettext("Nothing is sent to the public tracking server on CI.")
+    return None
+
+
+def collector_blocker(wanted: bool, config_errors: list[str], environ: Mapping[str, str] = os.environ) -> Blocker:
+    """Why nothing may go to the farm's collector now, or None. Its consent is its endpoint in
+    config.yaml; the wizard's decision is the public server's alone. CI does not stop it (it is
+    never the public server)."""
+    if not wanted:
+        return DISABLED, gettext("No collector is configured (collector.endpoint in config.yaml).")
+    for variable in DISABLE_VARIABLES:
+        if environ.get(variable):
+            return DISABLED, gettext("Sending is disabled by the environment variable %(name)s.", name=variable)
+    if config_errors:
+        return CONFIG_ERROR, "; ".join(config_errors)
     return None

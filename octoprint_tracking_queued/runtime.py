@@ -18,12 +18,14 @@ from octoprint.events import Events
 
 from . import config, policy
 from .clock import Clocks
+from .commands import Commands
 from .consent import Consent, SettingsAccess
-from .delivery import Delivery, Outcome, with_sent_params
+from .delivery import Delivery, Outcome
+from .farm import Farm
 from .lock import QueueLock
+from .otlp import Collector
 from .probes import Instruments
-from .status import StatusBody, status_body
-from .store import Writer, open_queue
+from .store import COLLECTOR, TRACKING, Writer, open_queue
 from .timers import Coalesced, TimerFactory, TimerSlot, thread_timer
 from .tracker import Host, Tracker
 from .worker import Worker
@@ -36,7 +38,7 @@ PUSH_INTERVAL = 0.5
 logger = logging.getLogger("octoprint.plugins.tracking_queued")
 
 
-class Runtime:
+class Runtime(Commands):
     def __init__(
         self,
         host: Host,
@@ -48,8 +50,11 @@ class Runtime:
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         octoprint_2: bool = False,
+        collector: Optional[Collector] = None,
+        plugin_version: str = "",
     ) -> None:
-        """`octoprint_2`: make the records OctoPrint 2.0's bundled plugin makes (catalogue.RecordMaker)."""
+        """`octoprint_2`: make the records OctoPrint 2.0's bundled plugin makes (catalogue.RecordMaker).
+        `collector`: the OTLP sender of the farm destination (tests pass a fake)."""
         self._host = host
         self._settings = settings
         self._timer = TimerSlot(timer)
@@ -58,11 +63,13 @@ class Runtime:
         self.queue: Optional[Writer] = None
         self.worker: Optional[Worker] = None
         self.tracker: Optional[Tracker] = None
+        self.farm: Optional[Farm] = None
         self.consent = Consent(settings, host.bundled_loaded)
         self._read_settings()
         self._open_queue(folder, Clocks(wall=wall, mono=clock))
         self._make_tracker(clock, wall, octoprint_2)
         self._make_worker(delivery or Delivery(user_agent=user_agent))
+        self._make_farm(collector or Collector(user_agent=user_agent), user_agent.partition("/")[2], plugin_version)
 
     # ~~ building, in order
 
@@ -107,6 +114,19 @@ class Runtime:
         }
         self.instruments = Instruments(probes, self.worker, self._timer)
 
+    def _make_farm(self, collector: Collector, octoprint_version: str, plugin_version: str) -> None:
+        self.farm = Farm(
+            self.queue,
+            collector,
+            lambda: self.consent.unique_id,
+            octoprint_version,
+            plugin_version,
+            self._locked,
+            self._push_status,
+        )
+        self._configure_farm()
+        self.workers = {TRACKING: self.worker, COLLECTOR: self.farm.worker}
+
     # ~~ settings
 
     @property
@@ -137,6 +157,12 @@ class Runtime:
             self.worker.initial_delay = effective["retry"]["initial_delay"]
             self.worker.max_delay = effective["retry"]["max_delay"]
             self.worker.wake()
+        if self.farm is not None:
+            self._configure_farm()
+
+    def _configure_farm(self) -> None:
+        self.farm.configure(self._effective, self._config_errors, self.enabled)
+        self.consent.collector = self.farm.wanted
 
     def on_settings_save(self, data: Any, store: Callable[[dict], Any]) -> Any:
         """A save from the UI or API: refuses bad values, `store`s the rest, then applies them.
@@ -156,20 +182,21 @@ class Runtime:
         if self.enabled and not was_enabled:
             self.consent.turn_off_bundled()
             self.tracker.start()
-        elif opted_out:
+        elif opted_out and not self.consent.recording:
             self.tracker.stop()
         self._push_status()  # reload woke the worker
         return result
 
     def _opt_out(self) -> None:
-        """Consent withdrawn: nothing collected before may leave later, not even after opting in
-        again. A record being sent right now may still arrive; none after it.
+        """Consent withdrawn: nothing collected before may go to the public server later, not even
+        after opting in again. A record being sent right now may still arrive; none after it. A
+        record the collector still needs stays until the collector has it.
 
         The decision is on the disk before the deletion is: OctoPrint writes config.yaml only
         after this returns, and without an fsync, so a power cut in between left tracking on
-        with the records gone (found by tests/integration/test_power_cuts.py)."""
+        with the records gone (found by tests/powercut/test_power_cuts.py)."""
         self._settings.save_durably()
-        self.queue.clear("all", reason="opted out")
+        self.queue.clear("all", reason="opted out", dest=TRACKING)
 
     def bundled_enabled(self) -> bool:
         return self.consent.bundled_enabled()
@@ -179,13 +206,19 @@ class Runtime:
     def start(self) -> None:
         """After OctoPrint's start-up: the worker runs, and tracking starts when enabled."""
         self.worker.start()
+        self.farm.worker.start()
         if self.enabled:
             self.consent.turn_off_bundled()
+        if self.consent.recording:
             self.tracker.start()
 
     def shutdown(self) -> None:
         self.tracker.shutdown()
-        if not self.worker.stop():
+        for worker in self.workers.values():
+            worker.stop(timeout=0)  # both told at once: their ends overlap
+        stopped = [worker.stop() for worker in self.workers.values()]
+        self.farm.close()
+        if not all(stopped):
             logger.info("Tracking worker still busy at shutdown; its record stays queued")
         else:
             # A worker still sending keeps the lock until the process ends, which frees it.
@@ -197,7 +230,7 @@ class Runtime:
             if event == Events.CONNECTIVITY_CHANGED:
                 self.worker.wake()
                 self._push_status()
-            elif self.enabled:
+            elif self.consent.recording:
                 self.tracker.on_event(event, payload)
         except Exception:
             logger.exception("Error while handling event %s", event)
@@ -209,63 +242,33 @@ class Runtime:
     def _stored(self, stored: bool) -> None:
         if stored:
             self.worker.wake()
+            if self.farm.wanted:  # an idle destination's thread is not woken for nothing
+                self.farm.worker.wake()
         self._push_status()
 
     # ~~ sending
 
     def _blocker(self) -> policy.Blocker:
-        return policy.send_blocker(self.enabled, self._effective, self._config_errors)
+        # A configuration error about the collector holds only the collector.
+        errors = [e for e in self._config_errors if e not in policy.collector_errors(self._config_errors)]
+        return policy.send_blocker(self.enabled, self._effective, errors)
 
-    def _blocked(self) -> policy.Blocker:
-        """Why the worker must not send now, or None."""
-        blocker = self._blocker()
-        if blocker:
-            return blocker
+    def _locked(self) -> policy.Blocker:
         if not self.lock.acquire():
             return "locked", gettext("Another process (a command line flush or clear?) is using the queue.")
+        return None
+
+    def _blocked(self) -> policy.Blocker:
+        """Why the public server's worker must not send now, or None."""
+        blocker = self._blocker() or self._locked()
+        if blocker:
+            return blocker
         if not self._host.is_online():
             return "offline", gettext("OctoPrint's connectivity check reports no internet connection.")
         return None
 
     def _send(self, record: dict) -> Outcome:
         return self._delivery.send(record, self._effective["server"], self.consent.unique_id)
-
-    # ~~ commands (api.py)
-
-    def flush(self) -> Optional[str]:
-        """Sends now; or the reason why not (disabled, configuration error)."""
-        blocker = self._blocker()
-        if blocker:  # a flush overrides the backoff and an offline verdict, never these
-            return blocker[1]
-        self.worker.flush()
-        return None
-
-    def retry_failed(self) -> int:
-        count = self.queue.requeue_failed()
-        self.worker.flush()
-        self._push_status()
-        return count
-
-    def clear(self, scope: str) -> int:
-        count = self.queue.clear(scope)
-        self._push_status()
-        return count
-
-    def page(self, scope: str, offset: int, limit: int, **keys: Any) -> Tuple[List[dict], int]:
-        """A page of records, each with `sent` (exactly its request's parameters), and the total.
-        `keys`: `after`/`before` a rowid or `last`, as View.page takes them."""
-        return with_sent_params(self.queue.page(scope, offset, limit, **keys)), self.queue.count(scope)
-
-    def status(self) -> StatusBody:
-        return status_body(
-            self.queue.stats(),
-            self.worker.status(),
-            enabled=self._settings.enabled(),
-            config_errors=self._config_errors,
-            settings_errors=self._settings_errors,
-            server_is_default=self._effective["server"] == config.DEFAULT_SERVER,
-            bundled_enabled=self.bundled_enabled(),
-        )
 
     # ~~ live updates
 

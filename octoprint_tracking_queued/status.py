@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional
 
-from .store import SCOPES
+from .store import DESTINATIONS, SCOPES
 
 if TYPE_CHECKING:
     from typing import TypedDict  # novermin (type checkers only)
@@ -16,7 +16,7 @@ else:
     TypedDict = dict
 
 PAGE_SCOPES = ("pending", "failed")  # what a page can show; SCOPES also has "all" for clear
-__all__ = ["PAGE_SCOPES", "SCOPES", "StatusBody", "WorkerStatus", "status_body"]
+__all__ = ["DESTINATIONS", "PAGE_SCOPES", "SCOPES", "StatusBody", "WorkerStatus", "status_body"]
 
 
 class WorkerStatus(TypedDict):
@@ -29,6 +29,7 @@ class WorkerStatus(TypedDict):
     last_success_at: Optional[float]  # unix time of the last delivery
     connectivity: str  # online, offline (OctoPrint's check) or reachable (a send proved the check wrong)
     alive: bool  # the worker thread runs
+    last_partial: Optional[str]  # the last partialSuccess: how many the collector dropped, and why
 
 
 class StatusBody(TypedDict):
@@ -45,6 +46,7 @@ class StatusBody(TypedDict):
     superseded: int  # pending ping, pong and webui_load records replaced by a newer one, since install
     by_event: Dict[str, Dict[str, int]]  # dropped_cap, dropped_age, superseded: counts per tracking event
     store_failed: int  # records that could not be stored (disk full, ...), since install
+    partial_rejected: int  # records a collector took but said it dropped (OTLP partialSuccess), since install
     oldest_pending: Optional[float]  # unix time the oldest pending (or in flight) record's event happened
     oldest_pending_age: Optional[float]  # its age in seconds by the clock-safe observed clock
     oldest_pending_certain: bool  # false when its time comes from a wall clock that may have been wrong
@@ -63,6 +65,7 @@ class StatusBody(TypedDict):
     server_is_default: bool  # records go to the public tracking server
     bundled_enabled: bool  # the bundled tracking plugin is on too (counts the instance twice)
     unsent: int  # pending + in_flight + failed: what has not left this machine
+    destinations: Dict[str, Any]  # per destination (tracking, collector): enabled, counts, worker
 
 
 def status_body(
@@ -74,6 +77,7 @@ def status_body(
     settings_errors: List[str],
     server_is_default: bool,
     bundled_enabled: bool,
+    destinations: Optional[Dict[str, Any]] = None,
 ) -> StatusBody:
     body: Dict[str, Any] = dict(queue_stats)
     body.update(
@@ -84,5 +88,6 @@ def status_body(
         server_is_default=server_is_default,
         bundled_enabled=bundled_enabled,
         unsent=body["pending"] + body["in_flight"] + body["failed"],
+        destinations=destinations or {},
     )
     return body  # type: ignore[return-value]

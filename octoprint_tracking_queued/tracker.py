@@ -107,7 +107,7 @@ class Tracker:
     # ~~ while tracking
 
     def start(self) -> None:
-        if self._tracking or not self._consent.enabled:
+        if self._tracking or not self._consent.recording:
             return
         self._tracking = True
         self._consent.ensure_unique_id()
@@ -127,7 +127,7 @@ class Tracker:
         self._timers = []
 
     def shutdown(self) -> None:
-        if self._consent.enabled:
+        if self._consent.recording:
             # Queued, not sent: a request at exit is cut off; the record goes out after the next start.
             self.track(records.shutdown)
         self.stop()
@@ -178,7 +178,7 @@ class Tracker:
     def webui_load(self, payload: Any, caller: Tuple[str, str] = ("", "")) -> Tuple[bool, float]:
         """The web UI of `caller` (user id, session id) loaded: (queued, seconds until this caller
         may report again when refused by the rate limit, else 0). BadPayload when it is unusable."""
-        if not self._consent.enabled:
+        if not self._consent.recording:
             return False, 0.0
         record = records.webui_load(payload, self.context())
         if record is None:
@@ -219,7 +219,7 @@ class Tracker:
         # Checked and stored under the lock an opt-out clears under: a record made on another
         # thread (a timer, the web UI) just before it cannot land just after it.
         with self._consent.lock:
-            if not self._consent.enabled:
+            if not self._consent.recording:
                 return
             stored = self._queue.put(record)
         self._stored(stored)

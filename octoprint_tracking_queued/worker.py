@@ -11,10 +11,10 @@ import random
 import threading
 import time
 from collections import Counter
-from typing import Any, Callable, Optional, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 from .delivery import Delivered, Outcome, Rejected, Retry, request_params
-from .store import Entry, Writer
+from .store import TRACKING, Entry, Writer
 from .vocabulary import (
     BACKOFF,
     IDLE,
@@ -43,36 +43,64 @@ FLUSH_OVERRIDES = {OFFLINE}
 LOG_EACH = 5
 
 SendFn = Callable[[dict], Outcome]
+SendManyFn = Callable[[List[dict]], Outcome]
 BlockedFn = Callable[[], Optional[Tuple[str, str]]]  # evaluated at import: no tuple[...] before 3.9
+LABELS = {TRACKING: "Tracking server"}
 
 
-def settle(queue: Writer, entry: Entry, outcome: Outcome) -> None:
-    """What an answer means for the queue: delivered rows go, refused ones fail, others wait."""
+def settle(queue: Writer, entry: Any, outcome: Outcome) -> None:
+    """What an answer means for the queue: delivered rows go, refused ones fail, others wait.
+    `entry`: one Entry, or the entries of one batch (one answer for all)."""
     if isinstance(outcome, Delivered):
         queue.ack(entry)
+        if outcome.rejected:
+            queue.count_partial(entry.dest if isinstance(entry, Entry) else entry[0].dest, outcome.rejected)
     elif isinstance(outcome, Rejected):
         queue.reject(entry, outcome.reason)
     else:
         queue.retry_later(entry, outcome.reason)
 
 
+def _answer(send: Callable[[Any], Outcome], what: Any) -> Outcome:
+    try:
+        return send(what)
+    except Exception as error:  # a bug in sending must not lose the record
+        logger.exception("Unexpected error while sending a tracking record")
+        return Retry(f"internal error: {type(error).__name__}")
+
+
 def send_next(
-    queue: Writer, send: SendFn, sending: Callable[[], None] = lambda: None
+    queue: Writer, send: SendFn, sending: Callable[[], None] = lambda: None, dest: str = TRACKING
 ) -> Optional[Tuple[Entry, Outcome]]:
     """The drain step of the worker and of the command line's flush: the oldest pending record
     goes out with the time its event really happened, and its answer is settled. None when
     nothing is pending; `sending` is told just before a request."""
-    entry = queue.next()
+    entry = queue.next(dest)
     if entry is None:
         return None
     sending()
-    try:
-        outcome = send(entry.outgoing)
-    except Exception as error:  # a bug in sending must not lose the record
-        logger.exception("Unexpected error while sending a tracking record")
-        outcome = Retry(f"internal error: {type(error).__name__}")
+    outcome = _answer(send, entry.outgoing)
     settle(queue, entry, outcome)
     return entry, outcome
+
+
+def send_batch(
+    queue: Writer,
+    send: SendManyFn,
+    dest: str,
+    limit: int,
+    max_bytes: int = 0,
+    sending: Callable[[], None] = lambda: None,
+) -> Optional[Tuple[List[Entry], Outcome]]:
+    """As `send_next`, for a destination that takes many records per request: the oldest
+    `limit` go out in one request, and its one answer settles them all in one transaction."""
+    entries = queue.next_batch(dest, limit, max_bytes)
+    if not entries:
+        return None
+    sending()
+    outcome = _answer(send, [entry.outgoing for entry in entries])
+    settle(queue, entries, outcome)
+    return entries, outcome
 
 
 def backoff_delay(failures: int, initial: float, cap: float, rand: Callable[[], float]) -> float:
@@ -93,8 +121,18 @@ class Worker:
         wall: Callable[[], float] = time.time,
         rand: Callable[[], float] = random.random,
         on_change: Optional[Callable[[], None]] = None,
+        dest: str = TRACKING,
+        batch: Tuple[int, int] = (0, 0),
+        upkeep: bool = True,
     ) -> None:
+        """`dest`: the destination this worker drains (each has its own worker, so one being down
+        never holds another). `batch`: (records, bytes) per request, with `send` taking a list;
+        (0, 0) sends one record per request. `upkeep`: this worker checks the file and expires
+        old records (one worker per queue does)."""
         self.queue = queue
+        self.dest = dest
+        self.batch = batch
+        self._upkeep = upkeep
         self._send = send
         self._blocked = blocked
         self.initial_delay = initial_delay
@@ -122,13 +160,15 @@ class Worker:
         self.last_error: Optional[str] = None
         self.last_error_at: Optional[float] = None
         self.last_success_at: Optional[float] = None
+        self.last_partial: Optional[str] = None  # the last partialSuccess: how many were dropped, why
 
     # ~~ control (any thread)
 
     def start(self) -> None:
         if self._thread is None or not self._thread.is_alive():
             self._stopping.clear()
-            self._thread = threading.Thread(target=self._run, name="tracking_queued.worker", daemon=True)
+            name = "tracking_queued.worker" + ("" if self.dest == TRACKING else "." + self.dest)
+            self._thread = threading.Thread(target=self._run, name=name, daemon=True)
             self._thread.start()
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> bool:
@@ -164,6 +204,7 @@ class Worker:
             "last_error": self.last_error,
             "last_error_at": self.last_error_at,
             "last_success_at": self.last_success_at,
+            "last_partial": self.last_partial,
             "connectivity": self.connectivity,
             "alive": self.alive,
         }
@@ -172,7 +213,8 @@ class Worker:
 
     def _run(self) -> None:
         try:
-            self.queue.verify()  # reads the whole file: here, not while OctoPrint starts
+            if self._upkeep:
+                self.queue.verify()  # reads the whole file: here, not while OctoPrint starts
         except Exception:
             logger.exception("Could not check the tracking queue's file")
         while not self._stopping.is_set():
@@ -209,7 +251,7 @@ class Worker:
         if self._stopping.is_set():
             return None
         now = self._clock()
-        if now >= self._next_expire:
+        if self._upkeep and now >= self._next_expire:
             self._next_expire = now + self.expire_every
             self.queue.observe()
             if self.queue.expire():
@@ -218,14 +260,14 @@ class Worker:
         if wait is not None:
             self._end_drain()
             return wait
-        sent = send_next(self.queue, self._send, sending=lambda: self._set_state(SENDING))
+        sent = self._send_step()
         if sent is None:
             self._flush = False
             self._end_drain()
             self._set_state(IDLE)
             return IDLE_WAIT
-        entry, outcome = sent
-        outgoing = entry.outgoing
+        entries, outcome = sent
+        events = ", ".join(sorted({str(entry.record.get("event")) for entry in entries}))
         if self.connectivity != VERDICT_ONLINE:
             self.connectivity = VERDICT_OFFLINE if isinstance(outcome, Retry) else VERDICT_REACHABLE
             self._next_probe = now + self.max_delay
@@ -233,17 +275,34 @@ class Worker:
             self._failures = 0
             self._next_attempt = 0.0
             self.last_success_at = self._wall()
-            self._log_delivery(outgoing)
+            for entry in entries:
+                self._log_delivery(entry.outgoing)
+            if outcome.rejected:
+                self.last_partial = f"{outcome.rejected} rejected: {outcome.message or 'no reason given'}"
+                logger.warning(
+                    "%s dropped %d of %d records: %s", self.label, outcome.rejected, len(entries), outcome.message
+                )
             self._on_change()
             return 0
         if isinstance(outcome, Rejected):
             self.last_error, self.last_error_at = outcome.reason, self._wall()
-            logger.warning("Tracking server refused event %s: %s", entry.record.get("event"), outcome.reason)
+            logger.warning("%s refused event %s: %s", self.label, events, outcome.reason)
             self._on_change()
             return 0
         self._end_drain()
-        logger.info("Tracking event %s not delivered (%s), will retry", entry.record.get("event"), outcome.reason)
+        logger.info("Tracking event %s not delivered to %s (%s), will retry", events, self.dest, outcome.reason)
         return self._fail(outcome.reason, outcome.after)
+
+    @property
+    def label(self) -> str:
+        return LABELS.get(self.dest, self.dest.capitalize())
+
+    def _send_step(self) -> Optional[Tuple[Sequence[Entry], Outcome]]:
+        sending = lambda: self._set_state(SENDING)  # noqa: E731
+        if self.batch[0]:
+            return send_batch(self.queue, self._send, self.dest, self.batch[0], self.batch[1], sending)
+        one = send_next(self.queue, self._send, sending, self.dest)
+        return None if one is None else ([one[0]], one[1])
 
     def _hold(self, now: float) -> Optional[float]:
         """Seconds to wait before the next record may go, or None to send now."""
@@ -278,5 +337,6 @@ class Worker:
         total = sum(self._drain.values())
         if total > LOG_EACH:
             kinds = ", ".join(f"{event} {count:,}" for event, count in sorted(self._drain.items()))
-            logger.info("Delivered %s queued tracking records: %s", f"{total:,}", kinds)
+            where = "" if self.dest == TRACKING else f" to the {self.dest}"
+            logger.info("Delivered %s queued tracking records%s: %s", f"{total:,}", where, kinds)
         self._drain.clear()

@@ -22,11 +22,12 @@ from ..clock import Clocks
 from .boots import Boots
 from .file import DB_FILE, QueueFile, QueueMissing, QueueUnusable, decode
 from .opener import Traits, open_file
-from .schema import COLLECTOR, DESTINATIONS, TRACKING
+from .schema import BIT, COLLECTOR, DESTINATIONS, TRACKING
 from .view import FAILED, IN_FLIGHT, PENDING, SCOPES, View
 from .writer import Entry, Writer
 
 __all__ = [
+    "BIT",
     "COLLECTOR",
     "DB_FILE",
     "DESTINATIONS",

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Tuple
 
 from . import schema
 from .ledger import GLOBAL, PER_EVENT, Delta
@@ -96,17 +96,18 @@ class Intake(View):
                 self._save_store_failures()
             return len(records)
 
-    def _busy(self) -> int:
-        """A row being sent is never superseded, evicted or expired (one is, at most, in v1)."""
-        return next((rowid for rowid in self.in_flight.values() if rowid is not None), -1)
+    def _busy(self) -> Tuple[str, tuple]:
+        """SQL and its arguments: the row is not being sent. A row being sent is never superseded,
+        evicted or expired: its answer settles it."""
+        rows = tuple(sorted({rowid for batch in self.in_flight.values() for rowid in batch})) or (-1,)
+        return f"_id NOT IN ({','.join('?' * len(rows))})", rows
 
     def _insert(self, conn: sqlite3.Connection, record: dict, delta: Delta) -> None:
         coalesce, rank = self.traits(record)
         if coalesce is not None:
             # The pending record this one supersedes goes in the same transaction.
-            self._drop(
-                conn, "coalesce = ? AND dead = 0 AND _id != ?", (coalesce, self._busy()), ALL, "superseded", delta
-            )
+            spare, busy = self._busy()
+            self._drop(conn, f"coalesce = ? AND dead = 0 AND {spare}", (coalesce, *busy), ALL, "superseded", delta)
         mono = self.clocks.mono()
         current = self.boots.current
         conn.execute(
@@ -128,22 +129,22 @@ class Intake(View):
 
     def _evict(self, conn: sqlite3.Connection, count: int, delta: Delta) -> None:
         """At the cap: page loads first, then heartbeats, then the oldest of the rest."""
-        spare = self._busy()
+        spare, busy = self._busy()
         victims = [
             row[0]
             for row in conn.execute(
-                f"SELECT _id FROM `{schema.TABLE}` WHERE rank < {schema.RANK_EVENT} AND _id != ? "
+                f"SELECT _id FROM `{schema.TABLE}` WHERE rank < {schema.RANK_EVENT} AND {spare} "
                 "ORDER BY rank, _id LIMIT ?",
-                (spare, count),
+                (*busy, count),
             )
         ]
         if len(victims) < count:
             victims += [
                 row[0]
                 for row in conn.execute(
-                    f"SELECT _id FROM `{schema.TABLE}` WHERE rank >= {schema.RANK_EVENT} AND _id != ? "
+                    f"SELECT _id FROM `{schema.TABLE}` WHERE rank >= {schema.RANK_EVENT} AND {spare} "
                     "ORDER BY _id LIMIT ?",
-                    (spare, count - len(victims)),
+                    (*busy, count - len(victims)),
                 )
             ]
         if victims:

@@ -5,7 +5,7 @@ since the owner's memory may be ahead of what it has committed."""
 from __future__ import annotations
 
 import sqlite3
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from ..clock import Clocks
 from . import schema
@@ -25,6 +25,7 @@ COUNTERS = (
     "store_failed",
     "salvaged",
     "unreadable",
+    "partial_rejected",
 )
 
 
@@ -49,8 +50,12 @@ class View:
         self.recovered: Optional[str] = None  # why a bad file was moved aside, for the status
         self.store_error: Optional[str] = None  # set while records cannot be stored
         self.unsaved_failures = 0  # store failures not yet counted on disk
-        # The row each destination is sending: memory only, after a crash it is pending again.
-        self.in_flight: Dict[str, Optional[int]] = {name: None for name in schema.DESTINATIONS}
+        # The rows each destination is sending (one, or a batch): memory only, after a crash
+        # they are pending again.
+        self.in_flight: Dict[str, Tuple[int, ...]] = {name: () for name in schema.DESTINATIONS}
+        # Per destination, a rowid no live row of it is below (the writer moves it as it sends):
+        # finding a destination's oldest row never walks the rows only another one still needs.
+        self.live_from: Dict[str, int] = {name: 0 for name in schema.DESTINATIONS}
 
     @property
     def clocks(self) -> Clocks:
@@ -86,14 +91,17 @@ class View:
     def stats(self, dest: str = schema.TRACKING) -> Dict[str, Any]:
         with self.qf.lock:
             counts = self.counts()
-            in_flight = 1 if self.in_flight[dest] is not None else 0
+            in_flight = len(self.in_flight[dest])
             counters = {name: counts.counter(name, dest) for name in PER_DESTINATION if name in COUNTERS}
             counters.update({name: counts.counter(name) for name in GLOBAL if name in COUNTERS})
             counters["store_failed"] += self.unsaved_failures
-            oldest = self.qf.getter.execute(
-                f"SELECT data, boot, mono, timestamp, observed FROM `{schema.TABLE}` WHERE {scope_sql(PENDING, dest)} "
-                "ORDER BY _id LIMIT 1"
-            ).fetchone()
+            oldest = None
+            if counts.live(dest):  # else no need to look (and a look would walk every row)
+                oldest = self.qf.getter.execute(
+                    f"SELECT data, boot, mono, timestamp, observed FROM `{schema.TABLE}` "
+                    f"WHERE {scope_sql(PENDING, dest)} AND _id >= ? ORDER BY _id LIMIT 1",
+                    (self.live_from[dest],),
+                ).fetchone()
             oldest_time = oldest_age = None
             oldest_certain = True
             if oldest:
@@ -164,7 +172,7 @@ class View:
         if dead & schema.BIT[dest]:
             state = FAILED
         else:
-            state = IN_FLIGHT if rowid == self.in_flight[dest] else PENDING
+            state = IN_FLIGHT if rowid in self.in_flight[dest] else PENDING
         if attempts:
             record.update(attempts=attempts, last_error=last_error, last_attempt=last_attempt)
         when, certain = self.boots.timing(boot, mono, record.get("created", created))

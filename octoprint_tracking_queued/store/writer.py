@@ -9,14 +9,14 @@ from __future__ import annotations
 import logging
 import sqlite3
 from dataclasses import dataclass
-from typing import Callable, Optional, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 from . import schema
 from .file import SYNC_EVERY, QueueUnusable, decode, inspect
-from .intake import ALL, Intake
+from .intake import ALL
 from .ledger import Delta, Ledger
+from .manage import Manager
 from .opener import open_file
-from .view import scope_sql
 
 logger = logging.getLogger("octoprint.plugins.tracking_queued.queue")
 # A row with what it is needed for, as the next step reads it.
@@ -24,7 +24,6 @@ _SELECT_NEXT = (
     f"SELECT _id, data, boot, mono, timestamp, need, dead, t.attempts, t.last_error FROM `{schema.TABLE}` "
     "LEFT JOIN tq_tries AS t ON t.dest = ? AND t.id = _id"
 )
-_FORGET_TRIES = "DELETE FROM tq_tries WHERE dest = ? AND id IN (SELECT _id FROM `%s` WHERE {where})" % schema.TABLE
 _DELETE_AS_READ = f"DELETE FROM `{schema.TABLE}` WHERE _id = ? AND need = ? AND dead = ?"
 _SELECT_STATE = f"SELECT need, dead FROM `{schema.TABLE}` WHERE _id = ?"
 
@@ -39,7 +38,7 @@ class Entry:
     time_certain: bool = True
     dest: str = schema.TRACKING
     attempts: int = 0
-    state: Tuple[int, int] = (0, 0)  # need, dead as next() read them
+    state: Tuple[int, int] = (0, 0)  # need, dead as next_batch() read them
 
     @property
     def outgoing(self) -> dict:
@@ -47,7 +46,14 @@ class Entry:
         return {**self.record, "event_time": self.event_time}
 
 
-class Writer(Intake):
+Settle = Callable[[sqlite3.Connection, Delta, "Entry", int, int], None]
+
+
+def _entries(entry: Union[Entry, Sequence[Entry]]) -> Sequence[Entry]:
+    return [entry] if isinstance(entry, Entry) else entry
+
+
+class Writer(Manager):
     """Durable FIFO with caps, counters and dead letters per destination. Thread-safe."""
 
     def __init__(self, *args, **kwargs) -> None:
@@ -68,8 +74,9 @@ class Writer(Intake):
                 (cutoff,),
             ).fetchone()
             bound = row[0] if row else 2**62
-            where = "_id < ? AND observed < ? AND _id != ?"
-            dropped.append(self._drop(conn, where, (bound, cutoff, self._busy()), ALL, "dropped_age", delta))
+            spare, busy = self._busy()
+            where = f"_id < ? AND observed < ? AND {spare}"
+            dropped.append(self._drop(conn, where, (bound, cutoff, *busy), ALL, "dropped_age", delta))
 
         self._transaction(self.qf.getter, drop)
         return dropped[0]
@@ -77,77 +84,77 @@ class Writer(Intake):
     # ~~ consumer side (the worker; NORMAL commits, the WAL fsynced every SYNC_EVERY settled records)
 
     def next(self, dest: str = schema.TRACKING) -> Optional[Entry]:
-        """The oldest record `dest` still has to send, now in flight; rows that cannot be decoded
-        are dead letters for every destination."""
+        """The oldest record `dest` still has to send, now in flight."""
+        batch = self.next_batch(dest, 1)
+        return batch[0] if batch else None
+
+    def next_batch(self, dest: str = schema.TRACKING, limit: int = 1, max_bytes: int = 0) -> List[Entry]:
+        """The oldest records `dest` still has to send, at most `limit` and (after the first) at
+        most `max_bytes` of stored JSON, now in flight. Rows that cannot be decoded are dead
+        letters for every destination."""
         bit = schema.BIT[dest]
+        entries: List[Entry] = []
+        size, after = 0, self.live_from[dest] - 1
         with self.qf.lock:
-            while True:
-                row = self.qf.getter.execute(
-                    f"{_SELECT_NEXT} WHERE {schema.live(bit)} ORDER BY _id LIMIT 1", (bit,)
-                ).fetchone()
-                if row is None:
-                    self.in_flight[dest] = None
-                    return None
-                rowid, data, boot, mono, created, need, dead, attempts, last_error = row
-                record = decode(data)
-                if record is None:
-                    logger.warning("Dead-lettering queue row %d: it cannot be decoded", rowid)
+            while len(entries) < limit:
+                rows = self.qf.getter.execute(
+                    f"{_SELECT_NEXT} WHERE {schema.live(bit)} AND _id > ? ORDER BY _id LIMIT ?",
+                    (bit, after, limit - len(entries)),
+                ).fetchall()
+                if not rows:
+                    break
+                for row in rows:
+                    rowid, data, boot, mono, created, need, dead, attempts, last_error = row
+                    after = rowid
+                    size += len(data)
+                    if entries and max_bytes and size > max_bytes:
+                        limit = len(entries)  # the rest waits for the next batch
+                        break
+                    record = decode(data)
+                    if record is None:
+                        self._undecodable(rowid, need, dead)
+                        continue
+                    if attempts:  # the destination's tries, as the record carried them in schema 2
+                        record.update(attempts=attempts, last_error=last_error)
+                    when, certain = self.boots.timing(boot, mono, record.get("created", created))
+                    entries.append(Entry(rowid, record, when, certain, dest, attempts or 0, (need, dead)))
+            self.in_flight[dest] = tuple(entry.rowid for entry in entries)
+            # Below the oldest it found, no row is live for `dest` (none found: none at all).
+            self.live_from[dest] = entries[0].rowid if entries else max(after, self.ledger.seq) + 1
+        return entries
 
-                    def dead_letter(conn: sqlite3.Connection, delta: Delta, row: tuple = (rowid, need, dead)) -> None:
-                        conn.execute(f"UPDATE `{schema.TABLE}` SET dead = need WHERE _id = ?", (row[0],))
-                        delta.add_row(row[1], row[2], row[1], row[1])
-                        delta.count("undecodable")
+    def _undecodable(self, rowid: int, need: int, dead: int) -> None:
+        logger.warning("Dead-lettering queue row %d: it cannot be decoded", rowid)
 
-                    self._transaction(self.qf.getter, dead_letter)
-                    continue
-                if attempts:  # the destination's tries, as the record carried them in schema 2
-                    record.update(attempts=attempts, last_error=last_error)
-                self.in_flight[dest] = rowid
-                when, certain = self.boots.timing(boot, mono, record.get("created", created))
-                return Entry(rowid, record, when, certain, dest, attempts or 0, (need, dead))
+        def dead_letter(conn: sqlite3.Connection, delta: Delta) -> None:
+            conn.execute(f"UPDATE `{schema.TABLE}` SET dead = need WHERE _id = ?", (rowid,))
+            delta.add_row(need, dead, need, need)
+            delta.count("undecodable")
 
-    def _settle(self, entry: Entry, work: Callable[[sqlite3.Connection, Delta, int, int], None]) -> None:
-        """Runs `work` on the entry's row as it is now (a clear may have changed it meanwhile)."""
+        self._transaction(self.qf.getter, dead_letter)
+
+    def _settle(self, entries: Sequence[Entry], work: Settle, as_read: bool = False) -> None:
+        """Runs `work` on each entry's row as it is now (a clear may have changed it meanwhile),
+        all in one transaction. `as_read`: a row still as next_batch() read it, wanted by its
+        destination only, is simply deleted (the common acknowledgement, one statement)."""
 
         def change(conn: sqlite3.Connection, delta: Delta) -> None:
-            row = conn.execute(_SELECT_STATE, (entry.rowid,)).fetchone()
-            need, dead = row if row else (0, 0)
-            work(conn, delta, need, dead)
+            for entry in entries:
+                need, dead = entry.state
+                if as_read and need == schema.BIT[entry.dest] and not dead and not entry.attempts:
+                    if conn.execute(_DELETE_AS_READ, (entry.rowid, need, dead)).rowcount:
+                        delta.count("delivered", 1, entry.dest)
+                        delta.add_row(need, dead, 0, 0)
+                        continue
+                row = conn.execute(_SELECT_STATE, (entry.rowid,)).fetchone()
+                need, dead = row if row else (0, 0)
+                work(conn, delta, entry, need, dead)
 
         with self.qf.lock:
-            self.in_flight[entry.dest] = None
+            for dest in {entry.dest for entry in entries}:
+                self.in_flight[dest] = ()
             self._transaction(self.qf.getter, change)
-            self._settled(1)
-
-    def ack(self, entry: Entry) -> None:
-        """Delivered: the destination is off the row (the row goes when none is left), in one transaction."""
-        bit = schema.BIT[entry.dest]
-
-        def delivered(conn: sqlite3.Connection, delta: Delta, need: int, dead: int) -> None:
-            if not need & bit:
-                return
-            if need & ~bit:
-                conn.execute(f"UPDATE `{schema.TABLE}` SET need = need & ~{bit} WHERE _id = ?", (entry.rowid,))
-            else:
-                conn.execute(f"DELETE FROM `{schema.TABLE}` WHERE _id = ?", (entry.rowid,))
-            conn.execute("DELETE FROM tq_tries WHERE dest = ? AND id = ?", (bit, entry.rowid))
-            delta.add_row(need, dead, need & ~bit, dead & ~bit)
-
-        def change(conn: sqlite3.Connection, delta: Delta) -> None:
-            # Counted even when the row was cleared while it was on its way: it did arrive.
-            delta.count("delivered", 1, entry.dest)
-            need, dead = entry.state
-            # The common case in one statement: the row as next() read it, for this destination only.
-            if need == bit and not dead and not entry.attempts:
-                if conn.execute(_DELETE_AS_READ, (entry.rowid, need, dead)).rowcount:
-                    delta.add_row(need, dead, 0, 0)
-                    return
-            delivered(conn, delta, *(conn.execute(_SELECT_STATE, (entry.rowid,)).fetchone() or (0, 0)))
-
-        with self.qf.lock:
-            self.in_flight[entry.dest] = None
-            self._transaction(self.qf.getter, change)
-            self._settled(1)
+            self._settled(len(entries))
 
     def _settled(self, count: int) -> None:
         self._unsynced += count
@@ -161,10 +168,27 @@ class Writer(Intake):
             self._unsynced = 0
             self.qf.sync_wal()
 
-    def _tried(self, entry: Entry, reason: str, dead_letter: bool) -> None:
-        bit = schema.BIT[entry.dest]
+    def ack(self, entry: Union[Entry, Sequence[Entry]]) -> None:
+        """Delivered: the destination is off the rows (a row goes when none is left), in one transaction."""
 
-        def failed(conn: sqlite3.Connection, delta: Delta, need: int, dead: int) -> None:
+        def delivered(conn: sqlite3.Connection, delta: Delta, entry: Entry, need: int, dead: int) -> None:
+            bit = schema.BIT[entry.dest]
+            # Counted even when the row was cleared while it was on its way: it did arrive.
+            delta.count("delivered", 1, entry.dest)
+            if not need & bit:
+                return
+            if need & ~bit:
+                conn.execute(f"UPDATE `{schema.TABLE}` SET need = need & ~{bit} WHERE _id = ?", (entry.rowid,))
+            else:
+                conn.execute(f"DELETE FROM `{schema.TABLE}` WHERE _id = ?", (entry.rowid,))
+            conn.execute("DELETE FROM tq_tries WHERE dest = ? AND id = ?", (bit, entry.rowid))
+            delta.add_row(need, dead, need & ~bit, dead & ~bit)
+
+        self._settle(_entries(entry), delivered, as_read=True)
+
+    def _tried(self, entries: Sequence[Entry], reason: str, dead_letter: bool) -> None:
+        def failed(conn: sqlite3.Connection, delta: Delta, entry: Entry, need: int, dead: int) -> None:
+            bit = schema.BIT[entry.dest]
             if not need & bit:
                 return  # cleared meanwhile
             conn.execute(schema.BUMP_TRIES, (bit, entry.rowid, reason, self.clocks.wall()))
@@ -172,51 +196,15 @@ class Writer(Intake):
                 conn.execute(f"UPDATE `{schema.TABLE}` SET dead = dead | {bit} WHERE _id = ?", (entry.rowid,))
                 delta.add_row(need, dead, need, dead | bit)
 
-        self._settle(entry, failed)
+        self._settle(entries, failed)
 
-    def retry_later(self, entry: Entry, reason: str) -> None:
+    def retry_later(self, entry: Union[Entry, Sequence[Entry]], reason: str) -> None:
         """Not delivered this time: pending again at its place at the head of the queue."""
-        self._tried(entry, reason, dead_letter=False)
+        self._tried(_entries(entry), reason, dead_letter=False)
 
-    def reject(self, entry: Entry, reason: str) -> None:
+    def reject(self, entry: Union[Entry, Sequence[Entry]], reason: str) -> None:
         """The destination refused it for good: kept as its dead letter, with the reason."""
-        self._tried(entry, reason, dead_letter=True)
-
-    # ~~ management
-
-    def clear(self, scope: str, reason: Optional[str] = None, dest: str = schema.TRACKING) -> int:
-        """Takes the records of a scope off `dest`, also one being sent (it will not be retried);
-        returns how many. A record no other destination needs is deleted for good: its bytes are
-        overwritten in the file and the WAL emptied, so an opt-out leaves nothing on the card."""
-        bit = schema.BIT[dest]
-        where = scope_sql(scope, dest)
-
-        removed = []
-
-        def remove(conn: sqlite3.Connection, delta: Delta) -> None:
-            conn.execute(_FORGET_TRIES.format(where=where), (bit,))
-            removed.append(self._drop(conn, where, (), bit, "cleared", delta))
-
-        with self.qf.lock:
-            with self.qf.erasing() as conn:
-                self._transaction(conn, remove)
-        removed = removed[0]
-        if reason and removed:
-            logger.info("Deleted %d tracking records not yet sent: %s", removed, reason)
-        return removed
-
-    def requeue_failed(self, dest: str = schema.TRACKING) -> int:
-        """The destination's dead letters are pending again (they keep their place by age)."""
-        bit = schema.BIT[dest]
-
-        def requeue(conn: sqlite3.Connection, delta: Delta) -> None:
-            for need, dead, count in conn.execute(
-                f"SELECT need, dead, COUNT(*) FROM `{schema.TABLE}` WHERE {schema.dead(bit)} GROUP BY need, dead"
-            ).fetchall():
-                delta.add_row(need, dead, need, dead & ~bit, count)
-            conn.execute(f"UPDATE `{schema.TABLE}` SET dead = dead & ~{bit} WHERE {schema.dead(bit)}")
-
-        return -self._transaction(self.qf.getter, requeue).dead[dest]
+        self._tried(_entries(entry), reason, dead_letter=True)
 
     # ~~ upkeep (the worker)
 
@@ -231,7 +219,8 @@ class Writer(Intake):
         except QueueUnusable as problem:
             with self.qf.lock:
                 self.qf.close()
-                self.in_flight = {name: None for name in schema.DESTINATIONS}
+                self.in_flight = {name: () for name in schema.DESTINATIONS}
+                self.live_from = {name: 0 for name in schema.DESTINATIONS}
                 self.qf, self.recovered = open_file(self.folder, self.boots, self.traits, problem)
                 self.ledger = Ledger(self.qf.getter)
             return

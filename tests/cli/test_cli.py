@@ -20,6 +20,7 @@ from werkzeug import Response
 from octoprint_tracking_queued.lock import QueueLock
 from octoprint_tracking_queued.store import Writer, open_queue
 from tests.unit.fakes import FakeClocks
+from tools.collector import Collector
 
 OCTOPRINT = [sys.executable, "-m", "octoprint"]
 UNIQUE_ID = "c1100000-0000-4000-8000-000000001111"  # the form the plugin accepts: hex and dashes
@@ -117,6 +118,25 @@ def test_status_counts_and_oldest(basedir):
     assert "OctoPrint server: not running" in result.stdout
     assert "Tracking: enabled" in result.stdout
     assert "Oldest pending event:" in result.stdout
+
+
+def test_status_shows_the_collector_with_its_own_counts_never_its_headers(basedir):
+    basedir.configure(
+        enabled=False,
+        unique_id=UNIQUE_ID,
+        collector={"endpoint": "http://127.0.0.1:9", "headers": {"Authorization": "Bearer cli-secret"}},
+    )
+    queue = basedir.queue()
+    queue.set_destinations(2)  # the collector's only (schema.BIT)
+    queue.put_many([record(0), record(1)])
+    queue.reject(queue.next_batch("collector", 1), "HTTP 400")
+    queue.close()
+    result = basedir.run("tracking_queued:status")
+    assert result.returncode == 0, result.stderr
+    assert "Collector: http://127.0.0.1:9/v1/logs" in result.stdout
+    assert "Collector pending: 1, failed: 1, delivered since install: 0" in result.stdout
+    assert "Pending: 0, in flight: 0, failed: 0" in result.stdout
+    assert "cli-secret" not in result.stdout + result.stderr
 
 
 def test_status_without_database(basedir):
@@ -311,3 +331,26 @@ def test_clear_refuses_while_server_runs(basedir):
     assert result.returncode == 1
     assert "OctoPrint is running" in result.stderr
     assert counts(basedir) == (2, 0)
+
+
+def test_flush_collector_sends_its_backlog_in_batches_to_a_strict_collector(basedir):
+    collector = Collector().start()
+    try:
+        basedir.configure(
+            enabled=False,
+            unique_id=UNIQUE_ID,
+            collector={"endpoint": collector.url, "headers": {"Authorization": "Bearer t"}},
+        )
+        queue = basedir.queue()
+        queue.set_destinations(2)  # the collector's only (schema.BIT)
+        queue.put_many([record(n) for n in range(150)])
+        queue.close()
+        result = basedir.run("tracking_queued:flush", "--collector")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "[100/150] delivered" in result.stdout and "[150/150] delivered" in result.stdout
+        assert "Delivered 150, refused 0, still pending 0." in result.stdout
+        assert len(collector.requests) == 2 and collector.invalid == []
+        assert [r["event_id"] for r in collector.records()] == [f"id{n}" for n in range(150)]
+        assert collector.records()[0]["resource"]["service.instance.id"] == UNIQUE_ID
+    finally:
+        collector.stop()

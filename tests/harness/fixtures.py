@@ -16,6 +16,7 @@ import pytest
 
 from tests.harness.browser import chromium_launch_options
 from tools.basedir import deep_merge
+from tools.collector import Collector
 from tools.guard import OutboundGuard
 from tools.receiver import Receiver
 from tools.server import OctoPrintServer, free_port
@@ -88,6 +89,14 @@ def receiver() -> Iterator[Receiver]:
     r = Receiver().start()
     yield r
     r.stop()
+
+
+@pytest.fixture
+def collector() -> Iterator[Collector]:
+    """A started strict OTLP/HTTP collector stand-in on 127.0.0.1 (random port)."""
+    c = Collector().start()
+    yield c
+    c.stop()
 
 
 OctoPrintFactory = Callable[..., OctoPrintServer]

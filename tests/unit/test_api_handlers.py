@@ -15,6 +15,11 @@ from octoprint_tracking_queued.status import StatusBody, WorkerStatus
 BROWSER = {"browser_name": "Chromium", "browser_version": "120", "os_name": "Linux", "os_version": "6"}
 
 
+def _other(dest: str) -> tuple:
+    """A call's destination, when it is not the public server's (the default)."""
+    return () if dest == "tracking" else (dest,)
+
+
 class StubRuntime:
     """Answers like the runtime and remembers what it was asked to do."""
 
@@ -26,20 +31,20 @@ class StubRuntime:
         self.calls.append(("status",))
         return {"pending": 3}
 
-    def page(self, scope: str, offset: int, limit: int) -> tuple[list[dict], int]:
-        self.calls.append(("page", scope, offset, limit))
+    def page(self, scope: str, offset: int, limit: int, dest: str = "tracking") -> tuple[list[dict], int]:
+        self.calls.append(("page", scope, offset, limit) + _other(dest))
         return [{"id": "a"}], 7
 
-    def flush(self) -> Optional[str]:
-        self.calls.append(("flush",))
+    def flush(self, dest: str = "tracking") -> Optional[str]:
+        self.calls.append(("flush",) + _other(dest))
         return self.flush_refusal
 
-    def retry_failed(self) -> int:
-        self.calls.append(("retry_failed",))
+    def retry_failed(self, dest: str = "tracking") -> int:
+        self.calls.append(("retry_failed",) + _other(dest))
         return 2
 
-    def clear(self, scope: str) -> int:
-        self.calls.append(("clear", scope))
+    def clear(self, scope: str, dest: str = "tracking") -> int:
+        self.calls.append(("clear", scope) + _other(dest))
         return 5
 
     def track_webui_load(self, payload: Any, caller: tuple[str, str]) -> tuple[bool, float]:
@@ -179,3 +184,18 @@ def test_readme_describes_every_status_key():
     keys = set(StatusBody.__annotations__) - {"worker"}
     keys |= {f"worker.{key}" for key in WorkerStatus.__annotations__}
     assert keys <= described, keys - described
+
+
+def test_each_command_and_page_is_for_the_destination_it_names():
+    runtime = StubRuntime()
+    assert api.get(runtime, {"records": "failed", "dest": "collector"}, allowed)[0] == 200
+    for name, data in (("flush", {}), ("retry_failed", {}), ("clear", {"scope": "all"})):
+        assert api.command(runtime, name, {**data, "dest": "collector"}, allowed)[0] == 200
+        assert api.command(runtime, name, {**data, "dest": "elsewhere"}, allowed)[0] == 400
+    assert api.get(runtime, {"records": "failed", "dest": ["x"]}, allowed)[0] == 400
+    assert runtime.calls == [
+        ("page", "failed", 0, 50, "collector"),
+        ("flush", "collector"),
+        ("retry_failed", "collector"),
+        ("clear", "all", "collector"),
+    ]

@@ -141,5 +141,5 @@ def test_every_setting_is_one_row_whose_default_passes_its_own_validator():
             assert setting.validate(setting.default) == setting.default, setting.path
         assert setting.restricted in ("admin", "never")
     # What only config.yaml may change is what says where data goes and how often.
-    assert config.RESTRICTED_PATHS["never"] == [["server"], ["ping"], ["pong"]]
-    assert config.REAUTH_PATHS == {"server": True}
+    assert config.RESTRICTED_PATHS["never"] == [["server"], ["ping"], ["pong"], ["collector"]]
+    assert config.REAUTH_PATHS == {"server": True, "collector": {"endpoint": True, "headers": True}}

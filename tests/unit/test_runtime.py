@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import time
 import uuid
 from typing import Any, Callable
 
@@ -16,52 +15,14 @@ from octoprint_tracking_queued import api, config
 from octoprint_tracking_queued.delivery import Delivered
 from octoprint_tracking_queued.lock import QueueLock
 from octoprint_tracking_queued.records import FIRMWARE_TIMEOUT
-from octoprint_tracking_queued.runtime import PUSH_INTERVAL, Runtime
+from octoprint_tracking_queued.runtime import PUSH_INTERVAL
 from octoprint_tracking_queued.status import StatusBody, WorkerStatus
 from octoprint_tracking_queued.store import open_queue
 from octoprint_tracking_queued.timers import OneShots
 from octoprint_tracking_queued.tracker import THROTTLE_REFRESH
 from tests.harness.bus_events import THROTTLE_STATE
 from tests.harness.ids import ID_RULE, REFUSED_IDS
-from tests.unit.fakes import FakeClock, FakeDelivery, FakeHost, FakeSettings, FakeTimers
-
-SERVER = "http://127.0.0.1:9/track/{id}/{event}/"
-BUNDLED_ID = "0123abcd-0000-4000-8000-0123456789ab"
-ENVIRONMENT = {"octoprint_version": "1.11.8", "python_version": "3.11.2"}
-PRINT_DONE = ("PrintDone", {"path": "a.gcode", "name": "a.gcode", "origin": "local", "time": 12})
-
-
-def allowed() -> bool:
-    return True
-
-
-class World:
-    """A runtime and every fake around it."""
-
-    def __init__(self, folder: str, settings: FakeSettings) -> None:
-        self.folder = folder
-        self.settings = settings
-        self.host = FakeHost(ENVIRONMENT)
-        self.timers = FakeTimers()
-        self.delivery = FakeDelivery(SERVER, BUNDLED_ID)
-        self.monotonic = FakeClock(500.0)
-        self.wall = FakeClock(float(int(time.time())))  # the queue's age cap uses the real clock
-        self.runtime = Runtime(
-            self.host.as_host(),
-            settings,
-            folder,
-            user_agent="OctoPrint/1.11.8",
-            delivery=self.delivery,
-            timer=self.timers,
-            clock=self.monotonic,
-            wall=self.wall,
-        )
-
-    def pending(self) -> list[str]:
-        return [r["event"] for r in self.runtime.queue.page("pending", 0, 200)]
-
-    def save(self, **data: Any) -> None:
-        self.runtime.on_settings_save(data, self.settings.store)
+from tests.unit.world import BUNDLED_ID, ENVIRONMENT, PRINT_DONE, SERVER, World, allowed, settings
 
 
 @pytest.fixture
@@ -69,7 +30,7 @@ def make_world(tmp_path):
     worlds: list[World] = []
 
     def make(**values: Any) -> World:
-        world = World(str(tmp_path), FakeSettings(SERVER, BUNDLED_ID, **values))
+        world = World(str(tmp_path), settings(**values))
         worlds.append(world)
         return world
 

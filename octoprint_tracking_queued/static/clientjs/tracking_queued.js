@@ -44,6 +44,19 @@
         return this.base.simpleApiCommand(PLUGIN, "retry_failed", {}, opts);
     };
 
+    // One destination's: "tracking" (the public server) or "collector" (a farm's own).
+    TrackingQueuedClient.prototype.flushDestination = function (dest, opts) {
+        return this.base.simpleApiCommand(PLUGIN, "flush", {dest: dest}, opts);
+    };
+
+    TrackingQueuedClient.prototype.retryFailedDestination = function (dest, opts) {
+        return this.base.simpleApiCommand(PLUGIN, "retry_failed", {dest: dest}, opts);
+    };
+
+    TrackingQueuedClient.prototype.clearDestination = function (scope, dest, opts) {
+        return this.base.simpleApiCommand(PLUGIN, "clear", {scope: scope, dest: dest}, opts);
+    };
+
     TrackingQueuedClient.prototype.clear = function (scope, opts) {
         return this.base.simpleApiCommand(PLUGIN, "clear", {scope: scope}, opts);
     };

@@ -24,6 +24,7 @@ $(function () {
         self.pluginSettings = ko.observable(undefined);
         self.status = ko.observable({worker: {}});
         self.scope = ko.observable("pending");
+        self.dest = ko.observable("tracking"); // whose records the table shows
         self.records = ko.observableArray([]);
         self.pageSize = PAGE_SIZE;
         self.pager = new Pager(PAGE_SIZE);
@@ -114,6 +115,35 @@ $(function () {
             return format.cleared(self.status());
         });
 
+        // Each destination's row: its own consent, state and counts (status().destinations).
+        // The counts of the destination whose records the table shows.
+        self.shown = ko.pureComputed(function () {
+            var all = self.status().destinations || {};
+            return all[self.dest()] || self.status();
+        });
+
+        self.destinations = ko.pureComputed(function () {
+            var all = self.status().destinations || {};
+            var labels = {
+                tracking: gettext("Public tracking server"),
+                collector: gettext("Your OpenTelemetry collector")
+            };
+            return _.map(["tracking", "collector"], function (name) {
+                var dest = all[name] || {worker: {}};
+                return {
+                    name: name,
+                    label: labels[name],
+                    shown: self.dest() === name,
+                    enabled: !!dest.enabled,
+                    state: format.state(self.states, dest.worker),
+                    pending: (dest.pending || 0) + (dest.in_flight || 0),
+                    failed: dest.failed || 0,
+                    delivered: dest.delivered || 0,
+                    partial: name === "collector" ? String(dest.partial_rejected || 0) : "-"
+                };
+            });
+        });
+
         self.clearText = ko.pureComputed(function () {
             return format.clearButton(self.scope());
         });
@@ -157,7 +187,7 @@ $(function () {
             if (!self.visible || !self.canManage()) return;
             var ticket = self.pager.request();
             return client()
-                .recordsPage(self.scope(), ticket.anchor, PAGE_SIZE)
+                .recordsPage(self.scope(), _.extend({dest: self.dest()}, ticket.anchor), PAGE_SIZE)
                 .done(function (response) {
                     var rows = response.records;
                     var outcome = self.pager.receive(ticket, _.pluck(rows, "rowid"), response.total);
@@ -203,6 +233,14 @@ $(function () {
             self.requestRecords();
         };
 
+        self.showDestination = function (row) {
+            if (row.name === self.dest()) return;
+            self.dest(row.name);
+            self.records([]);
+            self.pager.restart();
+            self.requestRecords();
+        };
+
         // a move asks for a page only when there is one to go to
         self.firstPage = function () {
             if (self.pager.first()) self.requestRecords();
@@ -241,6 +279,18 @@ $(function () {
             }, gettext("Could not retry the failed events"));
         };
 
+        self.flushDestination = function (row) {
+            self._command(function () {
+                return client().flushDestination(row.name);
+            }, gettext("Could not flush the tracking queue"));
+        };
+
+        self.retryDestination = function (row) {
+            self._command(function () {
+                return client().retryFailedDestination(row.name);
+            }, gettext("Could not retry the failed events"));
+        };
+
         self.clear = function () {
             var scope = self.scope();
             showConfirmationDialog({
@@ -249,7 +299,7 @@ $(function () {
                 proceed: gettext("Delete"),
                 onproceed: function () {
                     self._command(function () {
-                        return client().clear(scope);
+                        return client().clearDestination(scope, self.dest());
                     }, gettext("Could not clear the tracking queue"));
                 }
             });
