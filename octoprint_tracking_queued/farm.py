@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
 from . import otlp, policy
-from .delivery import Outcome
+from .delivery import Outcome, Rejected, Retry
 from .store import BIT, COLLECTOR, TRACKING, Writer
 from .worker import Worker
 
@@ -74,9 +74,16 @@ class Farm:
     def _send(self, outgoing: List[dict]) -> Outcome:
         octoprint_version, plugin_version = self._versions
         resource = otlp.resource(self._instance_id(), octoprint_version, self._settings["resource"])
-        return self._collector.send(
+        outcome = self._collector.send(
             outgoing, self._settings["endpoint"], self._settings["headers"], resource, plugin_version
         )
+        if isinstance(outcome, Rejected) and outcome.reason.startswith("HTTP 413") and len(outgoing) > 1:
+            # Too large for this collector: not the same request again (OTLP says no), but
+            # smaller ones; a single record it refuses is a dead letter.
+            records, size = self.worker.batch
+            self.worker.batch = (max(1, len(outgoing) // 2), size // 2)
+            return Retry(f"{outcome.reason}; batches are now at most {self.worker.batch[0]} records")
+        return outcome
 
     def status(self, stats: Dict[str, Any]) -> Dict[str, Any]:
         """The destination's part of the status: never the endpoint's headers (a token)."""

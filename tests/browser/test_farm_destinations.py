@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import login, screenshot
 from tests.harness.api import DONE, PRINTS, wait_status
+from tools.collector import partial_success
 
 
 def test_the_tab_shows_each_destination_and_flushes_the_collector_alone(octoprint_factory, receiver, collector, page):
@@ -53,3 +54,9 @@ def test_the_tab_shows_each_destination_and_flushes_the_collector_alone(octoprin
     expect(farm.locator(".tracking_queued_destination_pending")).to_have_text("0")
     expect(page.locator("#tracking_queued_empty")).to_be_visible()
     assert collector.wait_records(2, predicate=lambda r: r["event_name"] == "print_done")
+
+    collector.behaviour = partial_success(1, "attribute too long")
+    server.fire_event("PrintDone", DONE)
+    partial = farm.locator(".tracking_queued_destination_partial")
+    expect(partial).to_have_text("1")
+    expect(partial).to_have_attribute("title", "1 rejected: attribute too long")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from octoprint_tracking_queued import runtime as runtime_module
-from octoprint_tracking_queued.delivery import Delivered, Retry
+from octoprint_tracking_queued.delivery import Delivered, Rejected, Retry
 from tests.unit.world import PRINT_DONE, World, settings
 
 ENDPOINT = "http://127.0.0.1:9"
@@ -118,3 +118,28 @@ def test_the_collectors_page_shows_exactly_the_log_record_it_gets(make_farm):
     assert total == 1 and record["sent"]["eventName"] == "print_done"
     assert record["sent"]["timeUnixNano"] == str(record["event_time"] * 10**9)
     assert {"key": "event_id", "value": {"stringValue": record["id"]}} in record["sent"]["attributes"]
+
+
+def test_a_batch_too_large_for_the_collector_is_sent_again_in_halves(make_farm):
+    world = make_farm(enabled=False)
+    for _ in range(4):
+        world.runtime.on_event(*PRINT_DONE)
+    sizes = []
+
+    def answer(records, *args, **kwargs):
+        sizes.append(len(records))
+        return Rejected("HTTP 413: too large") if len(records) > 2 else Delivered(200)
+
+    world.collector.send = answer
+    worker = world.runtime.farm.worker
+    assert worker.run_once() > 0 and worker.batch[0] == 2  # not a dead letter: smaller batches
+    worker.flush()
+    while worker.run_once() == 0 and world.runtime.queue.count("pending", "collector"):
+        pass
+    assert sizes == [4, 2, 2] and world.runtime.queue.count("failed", "collector") == 0
+    world.runtime.on_event(*PRINT_DONE)
+    world.collector.send = lambda records, *a, **k: Rejected("HTTP 413: too large")
+    worker.batch = (1, 1000)
+    worker.flush()
+    worker.run_once()
+    assert world.runtime.queue.count("failed", "collector") == 1  # one record refused: dead letter

@@ -139,7 +139,8 @@ $(function () {
                     pending: (dest.pending || 0) + (dest.in_flight || 0),
                     failed: dest.failed || 0,
                     delivered: dest.delivered || 0,
-                    partial: name === "collector" ? String(dest.partial_rejected || 0) : "-"
+                    partial: name === "collector" ? String(dest.partial_rejected || 0) : "-",
+                    partialWhy: (dest.worker && dest.worker.last_partial) || ""
                 };
             });
         });
