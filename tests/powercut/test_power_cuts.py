@@ -64,7 +64,9 @@ class Rig:
     def cut(self) -> dict:
         self.server.kill()
         self.marks.append(len(self.receiver.requests))  # what arrived before this cut
-        mode = self.rng.choice(MODES)
+        # The first cut drops everything unsynced: what the first start made (the data folder,
+        # the queue file's name) is exactly what an unsynced folder loses.
+        mode = self.rng.choice(MODES) if self.cuts else "all"
         done = self.fs.cut(mode, self.rng.randrange(2**32))
         self.cuts.append({"mode": mode, **done})
         return done
