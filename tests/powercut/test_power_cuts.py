@@ -5,7 +5,8 @@ The server then restarts on the same folder.
 
 (a) events being queued, (b) a backlog draining, (c) an opt-out, (d) start-up with a migration
 from schema 2: every record the status counted as pending before a cut is delivered, at most
-SYNC_EVERY duplicates per cut (the worker fsyncs its acknowledgements that often; told apart by
+SYNC_EVERY + 1 duplicates per cut on average (the worker fsyncs its acknowledgements every
+SYNC_EVERY records; one more may be in flight; told apart by
 `event_id`), an opt-out took effect whole or not at all,
 and the queue file always opens without being moved aside. TQ_FAULT_SEED replays a run,
 TQ_POWER_CUTS sets the cuts per scenario (20). Needs root and Debian's fuse3 (./dev installs it).
@@ -147,7 +148,7 @@ def report(name: str, r: Rig, duplicates: int, lost: int, started: float) -> Non
     lost_writes = sum(c["lost"] for c in r.cuts)
     print(
         f"power cuts ({name}): {len(r.cuts)} cuts {modes}, {lost_writes} unsynced writes thrown away, "
-        f"records lost {lost}, duplicates {duplicates} (max {SYNC_EVERY} per cut), {time.monotonic() - started:.0f}s"
+        f"records lost {lost}, duplicates {duplicates} (at most {SYNC_EVERY + 1} per cut), {time.monotonic() - started:.0f}s"
     )
 
 
@@ -167,7 +168,10 @@ def check_delivery(r: Rig, must: Set[str], name: str, started: float) -> None:
     report(name, r, sum(duplicates.values()), lost, started)
     print(f"  duplicates per cut: {per_cut}")
     assert lost == 0
-    assert sum(duplicates.values()) == sum(per_cut) and max(per_cut, default=0) <= SYNC_EVERY
+    # A cut re-sends at most the records acknowledged since the worker's last fsync, plus the one
+    # in flight. A record re-sent after one cut can lose its acknowledgement again in the next,
+    # and is charged to the cut after its first delivery each time: so the bound is on the sum.
+    assert sum(duplicates.values()) == sum(per_cut) <= (SYNC_EVERY + 1) * len(r.marks)
     assert r.moved_aside() == []
 
 
@@ -313,7 +317,7 @@ def test_d_power_cuts_during_a_start_with_migration(rig, receiver):
         counts = id_counts(accepted(receiver.requests))
         duplicates += sum(c - 1 for i, c in counts.items() if c > 1 and i in must)
         lost += len([i for i in must if not counts[i]])
-        assert sum(c - 1 for i, c in counts.items() if c > 1 and i in must) <= SYNC_EVERY
+        assert sum(c - 1 for i, c in counts.items() if c > 1 and i in must) <= SYNC_EVERY + 1
         assert r.moved_aside() == []
         r.server.kill()
     report("d: migration", r, duplicates, lost, started)
