@@ -80,7 +80,7 @@ def test_settings_tab_in_german(octoprint_factory, receiver, page: Page):
     ).to_be_visible()
     expect(settings).to_contain_text("Getrackte Events")
     expect(settings).to_contain_text("Druckjobs gestartet, beendet, fehlgeschlagen oder abgebrochen")
-    expect(inspector.locator("h4")).to_have_text("Warteschlange")
+    expect(inspector.get_by_role("heading", name="Warteschlange", exact=True)).to_be_visible()
     expect(page.locator("#tracking_queued_flush")).to_have_text("Jetzt senden")
     expect(page.locator("#tracking_queued_records th")).to_have_text(
         ["", "Zeitpunkt", "Event", "Versuche", "Letzter Fehler"]

@@ -114,8 +114,10 @@ def test_every_hostile_payload_becomes_a_sendable_record_or_a_bad_payload(tmp_pa
         delivery.close()
         queue.close()
     print(f"hostile payloads: {made} records made and sent, {refused} refused")
-    # The same fixed payloads every run: any change in what is kept or refused shows here.
-    assert (made, refused) == ((169, 204) if octoprint_2 else (161, 212))
+    # The same fixed payloads every run: any change in what is kept or refused shows here. The
+    # throttle event's 16 payloads of one repeated value are refused since its payload is
+    # type-checked (issue 18): 161/212 and 169/204 before.
+    assert (made, refused) == ((153, 220) if octoprint_2 else (145, 228))
 
 
 def test_a_record_queued_with_a_lone_surrogate_still_goes_out():

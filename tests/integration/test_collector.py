@@ -57,7 +57,8 @@ def test_each_destination_keeps_delivering_while_the_other_is_down(octoprint_fac
     made = time.time()
     install_plugins(server, [f"a{n}" for n in range(5)])
     assert receiver.wait_event("install_plugin", count=5), "the public server waits for nobody"
-    wait_status(server, lambda s: s["destinations"]["collector"]["pending"] == 5)
+    # Five and more: what the server made before the collector went down may still be waiting.
+    wait_status(server, lambda s: s["destinations"]["collector"]["pending"] >= 5)
     receiver.stop()
     collector.start()
     assert collector.wait_records(5, predicate=lambda r: r["event_name"] == "install_plugin")

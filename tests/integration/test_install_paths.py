@@ -232,9 +232,14 @@ def venv_server(template_venv, wheelhouse, outbound_guard, receiver, tmp_path) -
     assert not attempts, f"something tried to leave 127.0.0.1: {attempts}"
 
 
-def assert_installed(result: Dict[str, Any]) -> None:
+def assert_installed(result: Dict[str, Any], upgrade: bool = False) -> None:
     assert result["result"] is True, result
-    assert result["action"] == "install" and result["plugin"]["key"] == PLUGIN_ID and result["needs_restart"], result
+    assert result["action"] == "install" and result["needs_restart"], result
+    if upgrade and result["plugin"] == "unknown":
+        # OctoPrint could not tell the new version from the loaded one (same package and
+        # version): it asks for the restart the test does next, which then runs the new code.
+        return
+    assert result["plugin"]["key"] == PLUGIN_ID, result
 
 
 # ~~ (a) install
@@ -291,7 +296,7 @@ if PREVIOUS_INSTALLS:
         settings = server.plugin_settings()
         assert settings["unique_id"]
 
-        assert_installed(server.install(archives.url("main.zip")))
+        assert_installed(server.install(archives.url("main.zip")), upgrade=True)
         server.restart(timeout=120)  # as the plugin manager asks
         assert server.errors_since_last_start() == []
         receiver.start()
