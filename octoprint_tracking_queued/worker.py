@@ -332,8 +332,6 @@ class Worker:
         self._drain[event] += 1
 
     def _end_drain(self) -> None:
-        # Out of work, waiting or stopping: what was settled is made durable (store/file.py).
-        self.queue.sync()
         total = sum(self._drain.values())
         if total > LOG_EACH:
             kinds = ", ".join(f"{event} {count:,}" for event, count in sorted(self._drain.items()))

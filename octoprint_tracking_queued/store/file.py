@@ -9,9 +9,10 @@ with `synchronous=FULL`: one fsync, before the event handler returns. The worker
 on `getter` with `synchronous=NORMAL`: no fsync of their own. An acknowledgement that is only in
 the page cache is lost with the power, and its record goes out again (`event_id` tells the
 duplicate apart), never lost. So that a power cut in a long drain cannot re-send a whole backlog,
-the worker fsyncs the WAL every `SYNC_EVERY` settled records and whenever it runs out of work
-(`sync_wal`): at most that many duplicates per cut, for 1/SYNC_EVERY of an fsync per record.
-(Each insert's FULL commit also makes every earlier acknowledgement durable: one WAL.)
+the worker fsyncs the WAL every `SYNC_EVERY` settled records (`sync_wal`): at most that many
+duplicates per cut, for 1/SYNC_EVERY of an fsync per record. Nothing is synced when the worker
+runs out of work: the next insert's FULL commit makes every earlier acknowledgement durable too
+(one WAL), and a lone event must not cost a second fsync.
 """
 
 from __future__ import annotations

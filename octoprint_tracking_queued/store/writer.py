@@ -162,8 +162,8 @@ class Writer(Manager):
             self.sync()
 
     def sync(self) -> None:
-        """Makes the settled records durable (file.py: the durability budget); the worker calls
-        this when it runs out of work, and every SYNC_EVERY settled records."""
+        """Makes the settled records durable (file.py: the durability budget): every SYNC_EVERY
+        settled records, and when the queue is closed."""
         if self._unsynced:
             self._unsynced = 0
             self.qf.sync_wal()
