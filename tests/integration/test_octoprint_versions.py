@@ -39,7 +39,11 @@ def test_where_data_goes_needs_a_fresh_login_on_2_0_and_1_11_still_saves(octopri
     response = server.api("GET", "/api/settings/reauthReq")
     if OCTOPRINT_2:
         assert response.status_code == 200, response.text
-        assert response.json()["requirements"]["plugins"][PLUGIN_ID] == {"server": True}
+        # Where data goes: the public server's template and the farm's collector.
+        assert response.json()["requirements"]["plugins"][PLUGIN_ID] == {
+            "server": True,
+            "collector": {"endpoint": True, "headers": True},
+        }
     else:
         assert response.status_code == 404  # 1.11 has no re-authentication of settings
     # On either, the plugin's settings save as before.
