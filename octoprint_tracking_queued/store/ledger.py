@@ -124,10 +124,6 @@ class Ledger:
         since_mark = self.seq - self.mark if self.mask & schema.BIT[dest] else 0
         return self.live_base[dest] + since_mark
 
-    def pending_rows(self) -> int:
-        """Rows some destination still has to send."""
-        return self.rows - self.stuck
-
     def counter(self, name: str, dest: Optional[str] = None, event: Optional[str] = None) -> int:
         return self.counters[Key(name, dest, event)]
 

@@ -82,9 +82,6 @@ INSERT = (
     f"INSERT INTO `{TABLE}` (data, timestamp, status, event, coalesce, rank, boot, mono, observed, need) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-SELECT_ENTRY = f"SELECT _id, data, boot, mono, timestamp FROM `{TABLE}`"
-SELECT_PAGE = f"SELECT _id, data, need, dead, boot, mono, timestamp FROM `{TABLE}`"
-COUNT_ROWS = f"SELECT COUNT(*) FROM `{TABLE}`"
 SEQUENCE = "SELECT seq FROM sqlite_sequence WHERE name = ?"
 READ_COUNTERS = "SELECT name, value FROM tq_counters"
 BUMP_COUNTER = (
@@ -101,7 +98,6 @@ BUMP_TRIES = (
     "ON CONFLICT(dest, id) DO UPDATE SET attempts = attempts + 1, last_error = excluded.last_error, "
     "last_attempt = excluded.last_attempt"
 )
-SELECT_TRIES = "SELECT attempts, last_error, last_attempt FROM tq_tries WHERE dest = ? AND id = ?"
 DELETE_ORPHAN_TRIES = f"DELETE FROM tq_tries WHERE id NOT IN (SELECT _id FROM `{TABLE}`)"
 
 
