@@ -64,7 +64,7 @@ class Rig:
 
     def cut(self) -> dict:
         self.server.kill()
-        self.marks.append(len(self.receiver.requests))  # what arrived before this cut
+        self.marks.append(logged(self.receiver))  # what arrived before this cut
         # The first cut drops everything unsynced: what the first start made (the data folder,
         # the queue file's name) is exactly what an unsynced folder loses.
         mode = self.rng.choice(MODES) if self.cuts else "all"
@@ -115,6 +115,16 @@ def pending_ids(server) -> Set[str]:
         if len(page["records"]) < 200:
             return ids
         after = page["records"][-1]["rowid"]
+
+
+def logged(receiver) -> int:
+    """How many requests the receiver logged, once the killed server's last one is in: its
+    handler may still be writing the log when the process dies, and nothing new can start."""
+    count = -1
+    while count != len(receiver.requests):
+        count = len(receiver.requests)
+        threading.Event().wait(0.05)
+    return count
 
 
 def accepted(requests: List[dict]) -> List[dict]:
