@@ -30,12 +30,10 @@ def send_blocker(
     """Why nothing may be sent now (the user's choice, the environment, bad config), or None."""
     if enabled is not True:
         return DISABLED, gettext("Anonymous usage tracking is disabled in the settings.")
-    for variable in DISABLE_VARIABLES:
-        if environ.get(variable):
-            return DISABLED, gettext("Sending is disabled by the environment variable %(name)s.", name=variable)
     # Before the CI rule: a bad server in config.yaml falls back to the default one.
-    if config_errors:
-        return CONFIG_ERROR, "; ".join(config_errors)
+    blocker = _environment_or_config(config_errors, environ)
+    if blocker:
+        return blocker
     if environ.get("CI") and effective["server"] == config.DEFAULT_SERVER:
         return DISABLED, gettext("Nothing is sent to the public tracking server on CI.")
     return None
@@ -47,6 +45,11 @@ def collector_blocker(wanted: bool, config_errors: list[str], environ: Mapping[s
     never the public server)."""
     if not wanted:
         return DISABLED, gettext("No collector is configured (collector.endpoint in config.yaml).")
+    return _environment_or_config(config_errors, environ)
+
+
+def _environment_or_config(config_errors: List[str], environ: Mapping[str, str]) -> Blocker:
+    """What stops every destination alike: a disabling environment variable, then bad config."""
     for variable in DISABLE_VARIABLES:
         if environ.get(variable):
             return DISABLED, gettext("Sending is disabled by the environment variable %(name)s.", name=variable)
