@@ -101,7 +101,14 @@ def test_a_kill_loses_nothing_for_either_destination(octoprint_factory, receiver
         time.sleep(0.3)  # the point of the behaviour: a batch takes a while, kills land meanwhile
         return 200, {}, b"{}"
 
+    def slow_answer(request):
+        # The public drain must still be under way at the third kill: unhindered it can send
+        # the whole backlog while the second run waits for the collector.
+        time.sleep(0.02)
+        return 200, {}, b"ok\n"
+
     collector.behaviour = slow_batch
+    receiver.behaviour = slow_answer
     collector.stop()
     for kill in range(kills):
         server.start()
@@ -114,7 +121,7 @@ def test_a_kill_loses_nothing_for_either_destination(octoprint_factory, receiver
             assert collector.wait_for(lambda qs, n=seen: len(qs) > n, timeout=30)
             threading.Event().wait(0.1)  # a moment later: the next batch is on its way
         server.kill()
-    collector.behaviour = None
+    collector.behaviour = receiver.behaviour = None
     server.start()
     want = set(backlog)
     assert receiver.wait_for(lambda qs: want <= {q["params"].get("event_id") for q in qs}, timeout=120)
