@@ -87,8 +87,9 @@ class Clocks:
 
 def event_time(
     boot: Optional[Boot], mono: Optional[float], created: float, current: Boot, clocks: Clocks
-) -> tuple[int, bool]:
-    """When a record's event happened, and whether that time is certain.
+) -> tuple[float, bool]:
+    """When a record's event happened, and whether that time is certain. To the fraction of a
+    second (the farm's collector takes nanoseconds); the public server gets whole seconds.
 
     Same boot: now minus its monotonic age, whatever the wall clock did meanwhile.
     An earlier boot whose clock was confirmed: its monotonic time plus that boot's last offset.
@@ -96,7 +97,7 @@ def event_time(
     """
     if boot is not None and mono is not None:
         if boot.key == current.key:
-            return int(clocks.wall() - max(0.0, clocks.mono() - mono)), True
+            return clocks.wall() - max(0.0, clocks.mono() - mono), True
         if boot.confirmed:
-            return int(mono + boot.offset), True
-    return int(created), False
+            return mono + boot.offset, True
+    return float(created), False

@@ -65,11 +65,11 @@ def log_record(outgoing: Mapping[str, Any]) -> Dict[str, Any]:
     if outgoing.get("time_certain") is False:
         # Made in an earlier boot whose wall clock was never confirmed: it may be wrong.
         attributes.append(attribute(UNCERTAIN, True))
-    when = int(outgoing.get("event_time") or outgoing.get("created") or 0)
+    when = float(outgoing.get("event_time") or outgoing.get("created") or 0)
     queued = outgoing.get("created") or when
     return {
-        "timeUnixNano": str(when * NANOS),
-        "observedTimeUnixNano": str(int(float(queued) * NANOS)),
+        "timeUnixNano": str(round(when * NANOS)),
+        "observedTimeUnixNano": str(round(float(queued) * NANOS)),
         "severityNumber": SEVERITY_INFO,
         "severityText": "INFO",
         "eventName": event,

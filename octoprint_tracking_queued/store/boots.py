@@ -85,7 +85,7 @@ class Boots:
         conn.execute(_FORGET_UNUSED, (self.current.key,))
         self.known = read(conn)
 
-    def timing(self, boot: Optional[int], mono: Optional[float], created: Any) -> Tuple[int, bool]:
+    def timing(self, boot: Optional[int], mono: Optional[float], created: Any) -> Tuple[float, bool]:
         """(event time, certain) of a record made in `boot` at `mono`, queued at wall time `created`."""
         created = created if isinstance(created, (int, float)) else 0
         return event_time(self.known.get(boot) if boot is not None else None, mono, created, self.current, self.clocks)

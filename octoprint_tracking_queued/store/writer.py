@@ -34,7 +34,7 @@ class Entry:
 
     rowid: int
     record: dict
-    event_time: int = 0
+    event_time: float = 0.0
     time_certain: bool = True
     dest: str = schema.TRACKING
     attempts: int = 0

@@ -61,6 +61,14 @@ def test_a_batch_is_one_strictly_valid_request_with_typed_attributes_and_true_ti
     }
 
 
+def test_times_keep_the_fraction_of_a_second_so_events_of_one_second_stay_ordered(collector):
+    send(collector, [record(0, event_time=NOW + 0.25), record(1, event_time=NOW + 0.75)])
+    first, second = collector.records()
+    # A double holds about a quarter of a microsecond at today's epoch.
+    assert abs(first["time_unix_nano"] - (NOW * 10**9 + 250_000_000)) < 1000
+    assert abs(second["time_unix_nano"] - (NOW * 10**9 + 750_000_000)) < 1000
+
+
 def test_a_body_above_a_few_kilobytes_is_gzipped(collector):
     assert send(collector, [record(0)]) == Delivered(200)
     assert send(collector, [record(n) for n in range(100)]) == Delivered(200)

@@ -36,6 +36,20 @@ def test_stale_clock_then_ntp_jump_in_the_same_run_drops_nothing_and_dates_truly
     assert q.clock_confirmed  # the step was seen
 
 
+def test_true_times_keep_the_fraction_of_a_second(tmp_path):
+    clocks = FakeClocks(wall=TRUE_NOW - 40 * DAY, mono=500.0)
+    q = make_queue(tmp_path, clocks)
+    q.put(rec(0, clocks.wall()))
+    clocks.advance(0.3)
+    q.put(rec(1, clocks.wall()))
+    clocks.jump_wall(40 * DAY)
+    clocks.advance(0.45)
+    q.observe()
+    first, second = q.next_batch(limit=2)
+    assert abs(first.event_time - (clocks.wall() - 0.75)) < 1e-6
+    assert abs(second.event_time - first.event_time - 0.3) < 1e-6
+
+
 def test_stale_clock_then_restart_in_the_same_boot_keeps_monotonic_ages(tmp_path):
     clocks = FakeClocks(wall=TRUE_NOW - 40 * DAY, mono=500.0)
     q = make_queue(tmp_path, clocks)
