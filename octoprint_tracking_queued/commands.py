@@ -11,6 +11,14 @@ from .status import StatusBody, status_body
 from .store import COLLECTOR, TRACKING
 
 
+def with_sent(records: List[dict], dest: str) -> List[dict]:
+    """Each record (as View.page gives it) plus `sent`: exactly what `dest` gets, the public
+    request's parameters or the collector's log record."""
+    if dest == COLLECTOR:
+        return [{**r, "sent": otlp.log_record({**r, "time_certain": not r["time_uncertain"]})} for r in records]
+    return with_sent_params(records)
+
+
 class Commands:
     """Mixed into Runtime: every name used here is the runtime's."""
 
@@ -38,11 +46,7 @@ class Commands:
     def page(self, scope: str, offset: int, limit: int, dest: str = TRACKING, **keys: Any) -> Tuple[List[dict], int]:
         """A page of records, each with `sent` (exactly its request's parameters), and the total.
         `keys`: `after`/`before` a rowid or `last`, as View.page takes them."""
-        page = self.queue.page(scope, offset, limit, dest=dest, **keys)
-        if dest == COLLECTOR:  # exactly the log record the collector gets
-            sent = [{**r, "sent": otlp.log_record({**r, "time_certain": not r["time_uncertain"]})} for r in page]
-            return sent, self.queue.count(scope, dest)
-        return with_sent_params(page), self.queue.count(scope, dest)
+        return with_sent(self.queue.page(scope, offset, limit, dest=dest, **keys), dest), self.queue.count(scope, dest)
 
     def status(self) -> StatusBody:
         tracking, worker = self.queue.stats(TRACKING), self.worker.status()

@@ -176,8 +176,7 @@ class View:
         if attempts:
             record.update(attempts=attempts, last_error=last_error, last_attempt=last_attempt)
         when, certain = self.boots.timing(boot, mono, record.get("created", created))
-        # Whole seconds, as the public server gets it.
-        return {**record, "rowid": rowid, "status": state, "event_time": int(when), "time_uncertain": not certain}
+        return {**record, "rowid": rowid, "status": state, "event_time": when, "time_uncertain": not certain}
 
     def iter_records(self, scope: str = "all", batch: int = 500, dest: str = schema.TRACKING) -> Iterator[dict]:
         after = None

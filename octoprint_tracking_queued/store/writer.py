@@ -42,8 +42,9 @@ class Entry:
 
     @property
     def outgoing(self) -> dict:
-        """The record as it is sent: with the time its event really happened."""
-        return {**self.record, "event_time": self.event_time}
+        """The record as it is sent: with the time its event really happened, and whether that
+        time is certain (the collector is told when it is not)."""
+        return {**self.record, "event_time": self.event_time, "time_certain": self.time_certain}
 
 
 Settle = Callable[[sqlite3.Connection, Delta, "Entry", int, int], None]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from octoprint_tracking_queued import otlp
 from octoprint_tracking_queued.store import DB_FILE, open_queue
 from tests.unit.fakes import FakeClocks
 
@@ -123,6 +124,8 @@ def test_earlier_boot_never_confirmed_keeps_its_recorded_time_marked_uncertain(t
     assert (entry.event_time, entry.time_certain) == (int(TRUE_NOW - 40 * DAY), False)
     [row] = q.page("pending")
     assert row["time_uncertain"] is True
+    # The farm's collector is told too, in the record as it is sent.
+    assert otlp.log_record(entry.outgoing)["attributes"][-1] == otlp.attribute(otlp.UNCERTAIN, True)
 
 
 def test_kernel_sync_confirms_the_clock(tmp_path):
