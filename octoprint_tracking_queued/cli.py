@@ -18,13 +18,12 @@ from typing import IO, Any, Iterator, Optional
 
 import click
 from flask_babel import gettext
-from octoprint.util.version import get_octoprint_version_string
 
-from . import config, files, otlp, policy
-from .delivery import Delivered, Delivery, Rejected, with_sent_params
+from . import config, files
+from .cli_flush import flush_collector, flush_tracking
+from .commands import with_sent
 from .lock import QueueLock
-from .store import COLLECTOR, QueueMissing, View, Writer, open_queue
-from .worker import send_batch, send_next
+from .store import COLLECTOR, TRACKING, QueueMissing, View, Writer, open_queue
 
 IDENTIFIER = "tracking_queued"
 
@@ -204,100 +203,6 @@ def _print_record(record: dict) -> None:
     click.echo("    " + (json.dumps(sent, sort_keys=True) if sent is not None else gettext("(cannot be decoded)")))
 
 
-def _flush(store: Store, queue: Writer) -> bool:
-    """Sends every pending record, oldest first, printing progress; False if some stay queued."""
-    blocker = policy.send_blocker(store.effective["enabled"], store.effective, store.config_errors)
-    if blocker:
-        raise click.ClickException(gettext("Nothing was sent: %(reason)s", reason=blocker[1]))
-    expired = queue.expire()
-    if expired:
-        click.echo(
-            gettext("Dropped %(count)d records older than %(days)d days.", count=expired, days=queue.max_age_days)
-        )
-    total = queue.count("pending")
-    if not total:
-        click.echo(gettext("Nothing to send: the queue is empty."))
-        return True
-    click.echo(gettext("Sending %(total)d records...", total=total))
-    delivery = Delivery(user_agent=f"OctoPrint/{get_octoprint_version_string()}")
-    server, unique_id = store.effective["server"], store.effective["unique_id"] or ""
-    delivered = rejected = 0
-    try:
-        for number in range(1, total + 1):
-            sent = send_next(queue, lambda record: delivery.send(record, server, unique_id))
-            if sent is None:
-                break
-            entry, outcome = sent
-            prefix = f"[{number}/{total}] {entry.record.get('event')}: "
-            if isinstance(outcome, Delivered):
-                delivered += 1
-                click.echo(prefix + gettext("delivered"))
-            elif isinstance(outcome, Rejected):
-                rejected += 1
-                click.echo(
-                    prefix + gettext("refused by the server (%(reason)s), moved to failed", reason=outcome.reason)
-                )
-            else:
-                click.echo(prefix + gettext("not delivered (%(reason)s)", reason=outcome.reason))
-                break
-    finally:
-        delivery.close()
-    remaining = queue.count("pending")
-    click.echo(
-        gettext(
-            "Delivered %(delivered)d, refused %(rejected)d, still pending %(remaining)d.",
-            delivered=delivered,
-            rejected=rejected,
-            remaining=remaining,
-        )
-    )
-    if remaining:
-        click.echo(gettext("The tracking server did not take every record; try again later."), err=True)
-    return remaining == 0
-
-
-def _flush_collector(store: Store, queue: Writer) -> bool:
-    """Sends the collector's pending records in batches, as its worker does; False if some stay."""
-    settings, errors = store.effective["collector"], policy.collector_errors(store.config_errors)
-    blocker = policy.collector_blocker(bool(settings["endpoint"] or errors), errors)
-    if blocker:
-        raise click.ClickException(gettext("Nothing was sent: %(reason)s", reason=blocker[1]))
-    queue.expire()
-    total, counted = queue.count("pending", COLLECTOR), {Delivered: 0, Rejected: 0}
-    version = get_octoprint_version_string()
-    resource = otlp.resource(store.effective["unique_id"] or "", version, settings["resource"])
-    sender = otlp.Collector(user_agent=f"OctoPrint/{version}")
-
-    def send(records: list) -> Any:
-        return sender.send(records, settings["endpoint"], settings["headers"], resource)
-
-    click.echo(gettext("Sending %(total)d records...", total=total))
-    try:
-        while True:
-            sent = send_batch(queue, send, COLLECTOR, otlp.BATCH_RECORDS, otlp.BATCH_BYTES)
-            if sent is None:
-                break
-            entries, outcome = sent
-            kind = type(outcome)
-            counted[kind] = counted.get(kind, 0) + len(entries)
-            text = gettext("delivered") if kind is Delivered else outcome.reason
-            click.echo(f"[{sum(counted.values())}/{total}] {text}")
-            if kind not in (Delivered, Rejected):
-                break
-    finally:
-        sender.close()
-    remaining = queue.count("pending", COLLECTOR)
-    click.echo(
-        gettext(
-            "Delivered %(delivered)d, refused %(rejected)d, still pending %(remaining)d.",
-            delivered=counted[Delivered],
-            rejected=counted[Rejected],
-            remaining=remaining,
-        )
-    )
-    return remaining == 0
-
-
 def commands(cli_group: Any, pass_octoprint_ctx: Any, *args: Any, **kwargs: Any) -> list[click.Command]:
     """The `octoprint.cli.commands` hook."""
 
@@ -312,19 +217,25 @@ def commands(cli_group: Any, pass_octoprint_ctx: Any, *args: Any, **kwargs: Any)
             _print_status(current, reader.stats() if reader else None)
             _print_collector(current, reader.stats(COLLECTOR) if reader else None)
 
+    # Every command is about the public server's records unless told otherwise.
+    for_collector = click.option(
+        "--collector", is_flag=True, help="The collector's records (collector.endpoint) instead."
+    )
+
     @click.command("list")
     @click.option("--failed", is_flag=True, help="List the failed records instead of the pending ones.")
     @click.option("--limit", type=click.IntRange(1, 10000), default=20, show_default=True, help="How many records.")
     @click.option("--offset", type=click.IntRange(0), default=0, show_default=True, help="How many to skip.")
-    def list_command(failed: bool, limit: int, offset: int) -> None:
-        """List queued records, oldest first, with the parameters that are sent."""
-        scope = "failed" if failed else "pending"
+    @for_collector
+    def list_command(failed: bool, limit: int, offset: int, collector: bool) -> None:
+        """List queued records, oldest first, with exactly what is sent."""
+        scope, dest = "failed" if failed else "pending", COLLECTOR if collector else TRACKING
         with _reading(store()) as reader:
             if reader is None:
                 click.echo(gettext("No queue database yet: nothing has been tracked."))
                 return
-            total = reader.count(scope)
-            records = with_sent_params(reader.page(scope, offset, limit))
+            total = reader.count(scope, dest)
+            records = with_sent(reader.page(scope, offset, limit, dest=dest), dest)
         for record in records:
             _print_record(record)
         click.echo(
@@ -338,26 +249,28 @@ def commands(cli_group: Any, pass_octoprint_ctx: Any, *args: Any, **kwargs: Any)
 
     @click.command("export")
     @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
-    def export_command(file: str) -> None:
+    @for_collector
+    def export_command(file: str, collector: bool) -> None:
         """Write every queued record (pending and failed) as JSON lines to FILE ('-' for stdout)."""
-        count = 0
+        count, dest = 0, COLLECTOR if collector else TRACKING
         # A file of every record is as private as the queue: created 0600 whatever the umask.
         with contextlib.nullcontext(click.get_text_stream("stdout")) if file == "-" else _private(file) as out:
             with _reading(store()) as reader:
                 if reader is not None:
-                    for record in with_sent_params(reader.iter_records("all")):
-                        out.write(json.dumps(record, sort_keys=True) + "\n")
+                    for record in reader.iter_records("all", dest=dest):
+                        out.write(json.dumps(with_sent([record], dest)[0], sort_keys=True) + "\n")
                         count += 1
         if file != "-":
             click.echo(gettext("Exported %(count)d records to %(file)s.", count=count, file=file))
 
     @click.command("flush")
-    @click.option("--collector", is_flag=True, help="Send to the collector (collector.endpoint) instead.")
+    @for_collector
     def flush_command(collector: bool) -> None:
         """Send the queue now (only while OctoPrint is stopped)."""
         current = store()
         with current.owned_queue() as queue:
-            complete = (_flush_collector if collector else _flush)(current, queue)
+            flush = flush_collector if collector else flush_tracking
+            complete = flush(queue, current.effective, current.config_errors)
         if not complete:
             raise SystemExit(1)
 
@@ -365,12 +278,14 @@ def commands(cli_group: Any, pass_octoprint_ctx: Any, *args: Any, **kwargs: Any)
     @click.option("--failed", "scope", flag_value="failed", help="Remove the failed records.")
     @click.option("--all", "scope", flag_value="all", help="Remove pending and failed records.")
     @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-    def clear_command(scope: Optional[str], yes: bool) -> None:
-        """Remove the pending records (or --failed, or --all) without sending them (only while OctoPrint is stopped)."""
-        scope = scope or "pending"
+    @for_collector
+    def clear_command(scope: Optional[str], yes: bool, collector: bool) -> None:
+        """Remove the pending records (or --failed, or --all) without sending them (only while OctoPrint is stopped).
+        A record another destination still needs stays for it."""
+        scope, dest = scope or "pending", COLLECTOR if collector else TRACKING
         current = store()
         with current.owned_queue() as queue:
-            count = queue.count(scope)
+            count = queue.count(scope, dest)
             if not count:
                 click.echo(gettext("Nothing to clear: there are no %(scope)s records.", scope=_scope_text(scope)))
                 return
@@ -379,7 +294,7 @@ def commands(cli_group: Any, pass_octoprint_ctx: Any, *args: Any, **kwargs: Any)
                     gettext("Remove %(count)d %(scope)s records for good?", count=count, scope=_scope_text(scope)),
                     abort=True,
                 )
-            removed = queue.clear(scope)
+            removed = queue.clear(scope, dest=dest)
         click.echo(gettext("Removed %(count)d %(scope)s records.", count=removed, scope=_scope_text(scope)))
 
     return [status_command, list_command, export_command, flush_command, clear_command]

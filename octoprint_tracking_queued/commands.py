@@ -3,7 +3,7 @@ clear, a page of records, the status. A part of `Runtime`, kept apart so each st
 
 from __future__ import annotations
 
-from typing import Any, List, Optional, Tuple
+from typing import Any, Iterable, List, Optional, Tuple
 
 from . import config, otlp
 from .delivery import with_sent_params
@@ -11,7 +11,7 @@ from .status import StatusBody, status_body
 from .store import COLLECTOR, TRACKING
 
 
-def with_sent(records: List[dict], dest: str) -> List[dict]:
+def with_sent(records: Iterable[dict], dest: str) -> List[dict]:
     """Each record (as View.page gives it) plus `sent`: exactly what `dest` gets, the public
     request's parameters or the collector's log record."""
     if dest == COLLECTOR:

@@ -354,3 +354,44 @@ def test_flush_collector_sends_its_backlog_in_batches_to_a_strict_collector(base
         assert collector.records()[0]["resource"]["service.instance.id"] == UNIQUE_ID
     finally:
         collector.stop()
+
+
+def test_list_export_and_clear_act_on_the_collectors_records_with_collector(basedir, tmp_path):
+    basedir.configure(enabled=True, unique_id=UNIQUE_ID, collector={"endpoint": "http://127.0.0.1:9"})
+    # Queued in an earlier boot never confirmed: each is dated by its `created`.
+    queue = open_queue(str(basedir.data), clocks=FakeClocks(wall=CREATED, mono=100.0, boot="an-earlier-boot"))
+    queue.set_destinations(3)  # both destinations need them (schema.BIT)
+    queue.put_many([record(0), record(1, "print_failed"), record(2)])
+    queue.reject(queue.next_batch("collector", 1), "HTTP 400")  # id0: dead for the collector only
+    queue.close()
+
+    listed = basedir.run("tracking_queued:list", "--collector")
+    assert listed.returncode == 0, listed.stderr
+    sent = [json.loads(line) for line in listed.stdout.splitlines() if line.startswith("    {")]
+    # Exactly the log records the collector gets.
+    assert [(s["eventName"], s["timeUnixNano"]) for s in sent] == [
+        ("print_failed", str((CREATED + 1) * 10**9)),
+        ("print_done", str((CREATED + 2) * 10**9)),
+    ]
+    assert "2 of 2 pending records shown." in listed.stdout
+
+    target = tmp_path / "collector.jsonl"
+    exported = basedir.run("tracking_queued:export", "--collector", str(target))
+    assert exported.returncode == 0, exported.stderr
+    lines = [json.loads(line) for line in target.read_text().splitlines()]
+    assert [(r["id"], r["status"], r["sent"]["eventName"]) for r in lines] == [
+        ("id0", "failed", "print_done"),
+        ("id1", "pending", "print_failed"),
+        ("id2", "pending", "print_done"),
+    ]
+
+    cleared = basedir.run("tracking_queued:clear", "--collector", "--yes")
+    assert cleared.returncode == 0, cleared.stderr
+    assert "Removed 2 pending records." in cleared.stdout
+    queue = basedir.queue()
+    try:
+        # The public server still gets all three; the collector keeps only its dead letter.
+        assert [queue.count(s, "collector") for s in ("pending", "failed")] == [0, 1]
+        assert [queue.count(s) for s in ("pending", "failed")] == [3, 0]
+    finally:
+        queue.close()
