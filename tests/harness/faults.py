@@ -8,7 +8,7 @@ import random
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Dict, Iterable, List
+from typing import Any, Dict, Iterable, List, Optional
 
 from octoprint_tracking_queued.store import open_queue
 
@@ -23,26 +23,19 @@ def seed() -> int:
     return value
 
 
-def prefill(data_folder: Path, count: int, event: str = "backlog") -> List[str]:
-    """Writes `count` records into the plugin's queue file before OctoPrint starts; their ids."""
+def prefill(data_folder: Path, count: int, event: str = "backlog", destinations: Optional[int] = None) -> List[str]:
+    """Writes `count` records into the plugin's queue file before OctoPrint starts, in one
+    transaction, for `destinations` (schema.BIT, the queue's default if None); their ids."""
     data_folder.mkdir(parents=True, exist_ok=True)
     queue = open_queue(str(data_folder), max_records=max(count * 2, 10000))
-    ids = []
+    if destinations is not None:
+        queue.set_destinations(destinations)
     now = time.time()
-    for n in range(count):
-        record_id = uuid.uuid4().hex
-        queue.put(
-            {
-                "id": record_id,
-                "event": event,
-                "params": {"n": n},
-                "post": False,
-                "created": now,
-                "attempts": 0,
-                "last_error": None,
-            }
-        )
-        ids.append(record_id)
+    ids = [uuid.uuid4().hex for _ in range(count)]
+    queue.put_many(
+        {"id": i, "event": event, "params": {"n": n}, "post": False, "created": now, "attempts": 0, "last_error": None}
+        for n, i in enumerate(ids)
+    )
     queue.close()
     return ids
 

@@ -7,14 +7,11 @@ from __future__ import annotations
 import collections
 import threading
 import time
-import uuid
-from pathlib import Path
-from typing import List
 
-from octoprint_tracking_queued.store import BIT, COLLECTOR, TRACKING, open_queue
+from octoprint_tracking_queued.store import BIT, COLLECTOR, TRACKING
 from tests.harness.api import PLUGINS, active, install_plugins, status, wait_status
 from tests.harness.clock import DAY, ClockShift
-from tests.harness.faults import FAST_RETRY
+from tests.harness.faults import FAST_RETRY, prefill
 from tools.collector import partial_success, respond, retry_after
 
 BOTH = BIT[TRACKING] | BIT[COLLECTOR]
@@ -31,20 +28,6 @@ def farm(collector, **extra) -> dict:
         },
         **extra,
     }
-
-
-def prefill_both(data_folder: Path, count: int) -> List[str]:
-    """A backlog both destinations need, written before OctoPrint starts; its ids."""
-    data_folder.mkdir(parents=True, exist_ok=True)
-    queue = open_queue(str(data_folder), max_records=count * 2)
-    queue.set_destinations(BOTH)
-    now = time.time()
-    ids = [uuid.uuid4().hex for _ in range(count)]
-    queue.put_many(
-        {"id": i, "event": "backlog", "params": {"n": n}, "post": False, "created": now} for n, i in enumerate(ids)
-    )
-    queue.close()
-    return ids
 
 
 def dest(server, name: str) -> dict:
@@ -94,7 +77,7 @@ def test_each_destination_keeps_delivering_while_the_other_is_down(octoprint_fac
 def test_a_kill_loses_nothing_for_either_destination(octoprint_factory, receiver, collector):
     backlog_size, kills = 600, 3
     server = octoprint_factory(plugin_settings=farm(collector), start=False)
-    backlog = prefill_both(server.data_folder, backlog_size)
+    backlog = prefill(server.data_folder, backlog_size, destinations=BOTH)
     created = time.time()
 
     def slow_batch(request):

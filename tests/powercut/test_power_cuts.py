@@ -4,16 +4,18 @@ that was not fsynced (all of it, all after a random prefix, or with the last kep
 The server then restarts on the same folder.
 
 (a) events being queued, (b) a backlog draining, (c) an opt-out, (d) start-up with a migration
-from schema 2: every record the status counted as pending before a cut is delivered, at most
-SYNC_EVERY + 1 duplicates per cut on average (the worker fsyncs its acknowledgements every
-SYNC_EVERY records; one more may be in flight; told apart by
-`event_id`), an opt-out took effect whole or not at all,
-and the queue file always opens without being moved aside. TQ_FAULT_SEED replays a run,
-TQ_POWER_CUTS sets the cuts per scenario (20). Needs root and Debian's fuse3 (./dev installs it).
+from schema 2, (e) a backlog draining to the public server and a farm's collector at once: every
+record the status counted as pending before a cut is delivered to each destination that needs it,
+at most SYNC_EVERY + 1 duplicates per cut on average for the public server (the worker fsyncs its
+acknowledgements every SYNC_EVERY records; one more may be in flight) and one batch more for the
+collector, told apart by `event_id`; an opt-out took effect whole or not at all, and the queue
+file always opens without being moved aside. TQ_FAULT_SEED replays a run, TQ_POWER_CUTS sets
+the cuts per scenario (20). Needs root and Debian's fuse3 (./dev installs it).
 """
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import random
@@ -26,6 +28,8 @@ from typing import List, Set
 
 import pytest
 
+from octoprint_tracking_queued.otlp import BATCH_RECORDS
+from octoprint_tracking_queued.store import BIT, COLLECTOR, TRACKING
 from octoprint_tracking_queued.store.file import SYNC_EVERY
 from tests.harness.api import API, status, wait_status
 from tests.harness.faults import FAST_RETRY, id_counts, prefill, seed, slow_ok
@@ -226,6 +230,37 @@ def test_b_power_cuts_while_a_backlog_drains(rig, receiver):
         threading.Event().wait(r.rng.uniform(0, 0.02))  # a random moment within a request
         r.cut()
     check_delivery(r, backlog, "b: draining", started)
+
+
+def test_e_power_cuts_while_a_backlog_drains_to_both_destinations(rig, receiver, collector):
+    """Issue 19: the farm's collector keeps the same promise through a cut as the public server."""
+    started = time.monotonic()
+    r = rig({"collector": {"endpoint": collector.url}})
+    backlog = set(prefill(r.disk_data, 1500, destinations=BIT[TRACKING] | BIT[COLLECTOR]))
+    rng = random.Random(r.rng.random())
+    receiver.behaviour = slow_ok(rng, 0.005, 0.02)
+    collector.behaviour = slow_ok(rng, 0.05, 0.3)  # a batch takes a while: cuts land within one
+    for _ in range(CUTS):
+        r.start()
+        seen, batches = len(receiver.requests), len(collector.requests)
+        assert receiver.wait_count(seen + r.rng.randint(5, 40), timeout=60), "the public drain stalled"
+        assert collector.wait_for(lambda qs, n=batches: len(qs) > n, timeout=60), "the collector's drain stalled"
+        threading.Event().wait(r.rng.uniform(0, 0.3))  # the next batch is on its way
+        r.cut()
+    collector.behaviour = None
+    check_delivery(r, backlog, "e: both destinations, public server", started)
+    assert collector.wait_for(lambda qs: backlog <= {x["event_id"] for x in collector.records()}, timeout=120)
+    counts = collections.Counter(x["event_id"] for x in collector.records() if x["event_id"] in backlog)
+    duplicates = sum(c - 1 for c in counts.values())
+    print(
+        f"power cuts (e: both destinations, collector): {len(r.cuts)} cuts, records lost "
+        f"{len(backlog - set(counts))}, duplicates {duplicates} (at most {BATCH_RECORDS + SYNC_EVERY} per cut), "
+        f"{len(collector.requests)} batches"
+    )
+    # A cut re-sends at most the batch in flight and what was acknowledged since the last fsync
+    # (a batch of more than SYNC_EVERY records is synced as it is acknowledged).
+    assert duplicates <= (BATCH_RECORDS + SYNC_EVERY) * len(r.cuts)
+    assert collector.invalid == []
 
 
 def set_enabled(server, enabled: bool):
