@@ -19,19 +19,16 @@ from __future__ import annotations
 
 import gzip
 import json
-import socket
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional
 
 from google.protobuf import json_format
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 
+from tools.loopback import Behaviour, LoopbackHandler, LoopbackServer
+
 LOGS_PATH = "/v1/logs"
-Response = Tuple[int, Dict[str, str], bytes]
-Behaviour = Callable[[Dict[str, Any]], Response]
 
 
 def _value(any_value: Any) -> Any:
@@ -101,29 +98,8 @@ def _quick(body: Dict[str, Any]) -> List[Dict[str, Any]]:
     ]
 
 
-class _Server(ThreadingHTTPServer):
-    allow_reuse_address = True
-    daemon_threads = True
-
-    def __init__(self, address: Tuple[str, int], collector: Collector) -> None:
-        self.collector = collector
-        super().__init__(address, _Handler)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.collector._connection(self.connection, add=True)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.collector._connection(self.connection, add=False)
+class _Handler(LoopbackHandler):
+    content_type = "application/json"
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -141,10 +117,10 @@ class _Handler(BaseHTTPRequestHandler):
             request["invalid"] = problem
             status, headers, body = 400, {}, json.dumps({"code": 3, "message": problem}).encode()
         else:
-            status, headers, body = self.server.collector._answer(request)
+            status, headers, body = self.server.owner._answer(request)
         request["status"] = status
-        self.server.collector._record(request)
-        self._respond(status, headers, body)
+        self.server.owner._record(request)
+        self.respond(status, headers, body)
 
     def _check(self, raw: bytes, request: Dict[str, Any]) -> Optional[str]:
         """Why this request is not a valid OTLP/HTTP JSON logs export, or None (then parsed)."""
@@ -154,7 +130,7 @@ class _Handler(BaseHTTPRequestHandler):
             return f"Content-Type is not application/json: {self.headers.get('Content-Type')}"
         try:
             text = (gzip.decompress(raw) if request["gzip"] else raw).decode("utf-8")
-            if not self.server.collector.strict:  # the benchmark's: it times the sender, not this parse
+            if not self.server.owner.strict:  # the benchmark's: it times the sender, not this parse
                 request["records"] = _quick(json.loads(text))
                 return None
             event_names = None
@@ -170,72 +146,19 @@ class _Handler(BaseHTTPRequestHandler):
         request["records"] = flatten(message, event_names)
         return None
 
-    def _respond(self, status: int, headers: Dict[str, str], body: bytes) -> None:
-        self.send_response(status)
-        for key, value in headers.items():
-            self.send_header(key, value)
-        if "content-type" not in {k.lower() for k in headers}:
-            self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if body:
-            self.wfile.write(body)
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+class Collector(LoopbackServer):
+    """The stand-in: start, stop (the port refuses), answers chosen by `behaviour`; its `url`
+    is the plugin's `collector.endpoint`."""
 
-
-class Collector:
-    """The stand-in: start, stop (the port refuses), answers chosen by `behaviour`."""
+    handler = _Handler
+    name = "collector"
+    default_answer = (200, {}, b"{}")
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, strict: bool = True) -> None:
         """`strict=False` (benchmarks only) reads bodies as plain JSON, without the schema."""
-        self.host, self.port = host, port
+        super().__init__(host, port)
         self.strict = strict
-        self.behaviour: Optional[Behaviour] = None
-        self._requests: List[Dict[str, Any]] = []
-        self._condition = threading.Condition()
-        self._server: Optional[_Server] = None
-        self._thread: Optional[threading.Thread] = None
-        self._connections: set = set()
-        self._lock = threading.Lock()
-
-    def start(self) -> Collector:
-        if self._server is None:
-            self._server = _Server((self.host, self.port), self)
-            self.port = self._server.server_address[1]
-            self._thread = threading.Thread(
-                target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
-            )
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Down: new connections are refused, open ones cut."""
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        with self._lock:
-            connections = list(self._connections)
-        for conn in connections:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    @property
-    def url(self) -> str:
-        """The plugin's `collector.endpoint`."""
-        return f"http://{self.host}:{self.port}"
-
-    @property
-    def requests(self) -> List[Dict[str, Any]]:
-        with self._condition:
-            return list(self._requests)
 
     def records(self, status: int = 200) -> List[Dict[str, Any]]:
         """The log records of the requests answered `status`, in order of arrival."""
@@ -245,32 +168,12 @@ class Collector:
     def invalid(self) -> List[str]:
         return [q["invalid"] for q in self.requests if "invalid" in q]
 
-    def wait_for(self, predicate: Callable[[List[Dict[str, Any]]], bool], timeout: float = 30) -> bool:
-        with self._condition:
-            return self._condition.wait_for(lambda: bool(predicate(list(self._requests))), timeout=timeout)
-
     def wait_records(self, count: int, timeout: float = 30, predicate: Callable[[dict], bool] = lambda r: True) -> bool:
         """Until `count` records (that `predicate` accepts) arrived with a 200."""
         return self.wait_for(
             lambda qs: sum(1 for q in qs if q["status"] == 200 for r in q["records"] if predicate(r)) >= count,
             timeout,
         )
-
-    def _answer(self, request: Dict[str, Any]) -> Response:
-        behaviour = self.behaviour
-        if behaviour is None:
-            return 200, {}, b"{}"
-        status, headers, body = behaviour(request)
-        return int(status), dict(headers or {}), body or b""
-
-    def _record(self, request: Dict[str, Any]) -> None:
-        with self._condition:
-            self._requests.append(request)
-            self._condition.notify_all()
-
-    def _connection(self, conn: socket.socket, add: bool) -> None:
-        with self._lock:
-            (self._connections.add if add else self._connections.discard)(conn)
 
 
 # ~~ answers a test may choose

@@ -27,17 +27,16 @@ import datetime
 import email.utils
 import json
 import signal
-import socket
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-RequestDict = Dict[str, Any]
-Response = Tuple[int, Dict[str, str], bytes]
-Behaviour = Callable[[RequestDict], Response]
+try:
+    from .loopback import Behaviour, LoopbackHandler, LoopbackServer, RequestDict, Response
+except ImportError:  # run as a script: python tools/receiver.py
+    from loopback import Behaviour, LoopbackHandler, LoopbackServer, RequestDict, Response  # type: ignore[no-redef]
 
 TRACK_PREFIX = "/track/"
 
@@ -52,36 +51,7 @@ def _parse_track_path(path: str) -> Optional[Tuple[str, str]]:
     return parts[0], parts[1]
 
 
-class _Server(ThreadingHTTPServer):
-    # Rebinding the same port right after stop() must work, even with sockets in
-    # TIME_WAIT from the previous run.
-    allow_reuse_address = True
-    daemon_threads = True
-
-    def __init__(self, address: Tuple[str, int], receiver: Receiver) -> None:
-        self.receiver = receiver
-        super().__init__(address, _Handler)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    # HTTP/1.1 so that clients with keep-alive (requests.Session) behave as they
-    # would against a real server.
-    protocol_version = "HTTP/1.1"
-    # Headers and body go out in separate writes; with Nagle on, the body waits for the
-    # client's delayed ACK and every request costs 40 ms.
-    disable_nagle_algorithm = True
-    server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.receiver._track_connection(self.connection, add=True)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.receiver._track_connection(self.connection, add=False)
-
+class _Handler(LoopbackHandler):
     def do_GET(self) -> None:
         self._handle("GET")
 
@@ -113,130 +83,33 @@ class _Handler(BaseHTTPRequestHandler):
         if parsed is None:
             status, headers, payload = 404, {}, b"not a tracking url\n"
         else:
-            status, headers, payload = self.server.receiver._answer(request)
+            status, headers, payload = self.server.owner._answer(request)
         request["status"] = status
         # Record before answering: once a client sees the answer, the request is
         # already visible to wait_for().
-        self.server.receiver._record(request)
-        self._respond(status, headers, payload)
-
-    def _respond(self, status: int, headers: Dict[str, str], body: bytes) -> None:
-        self.send_response(status)
-        lowered = {k.lower() for k in headers}
-        for key, value in headers.items():
-            self.send_header(key, value)
-        if "content-type" not in lowered:
-            self.send_header("Content-Type", "text/plain; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if body:
-            self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        # Silence http.server's stderr access log; the receiver has its own output.
-        pass
+        self.server.owner._record(request)
+        self.respond(status, headers, payload)
 
 
-class Receiver:
+class Receiver(LoopbackServer):
     """A loopback tracking server that records what it receives."""
 
+    handler = _Handler
+    name = "receiver"
+    default_answer = (200, {}, b"ok\n")
+
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.host = host
-        self.port = port
-        self.behaviour: Optional[Behaviour] = None
+        super().__init__(host, port)
         self.on_request: Optional[Callable[[RequestDict], None]] = None
-
-        self._requests: List[RequestDict] = []
-        self._condition = threading.Condition()
-        self._server: Optional[_Server] = None
-        self._thread: Optional[threading.Thread] = None
-        self._connections: set = set()
-        self._connections_lock = threading.Lock()
-
-    # ~~ lifecycle
-
-    def start(self) -> Receiver:
-        """Start listening; after a stop() this binds the same port again."""
-        if self._server is not None:
-            return self
-        server = _Server((self.host, self.port), self)
-        self.port = server.server_address[1]
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.1},
-            name=f"receiver-{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop listening: new connections are refused, open ones are cut."""
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        # Keep-alive connections would otherwise keep being served by their
-        # handler threads, and a "down" server would still answer.
-        with self._connections_lock:
-            connections = list(self._connections)
-        for conn in connections:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    @property
-    def running(self) -> bool:
-        return self._server is not None
-
-    def __enter__(self) -> Receiver:
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
-
-    # ~~ addresses
-
-    @property
-    def url(self) -> str:
-        return "http://%s:%d" % (self.host, self.port)
 
     @property
     def url_template(self) -> str:
         """The plugin's ``server`` setting pointing at this receiver."""
         return "http://%s:%d/track/{id}/{event}/" % (self.host, self.port)
 
-    # ~~ recorded requests
-
-    @property
-    def requests(self) -> List[RequestDict]:
-        """A copy of every recorded request, oldest first."""
-        with self._condition:
-            return list(self._requests)
-
     def events(self) -> List[str]:
         """The event names received so far, in order."""
         return [r["event"] for r in self.requests]
-
-    def clear(self) -> None:
-        with self._condition:
-            self._requests.clear()
-            self._condition.notify_all()
-
-    def wait_for(self, predicate: Callable[[List[RequestDict]], bool], timeout: float = 30) -> bool:
-        """Block until ``predicate(requests)`` is true; False on timeout."""
-        with self._condition:
-            return self._condition.wait_for(lambda: bool(predicate(list(self._requests))), timeout=timeout)
-
-    def wait_count(self, n: int, timeout: float = 30) -> bool:
-        """Block until at least ``n`` requests were recorded."""
-        return self.wait_for(lambda requests: len(requests) >= n, timeout=timeout)
 
     def wait_event(self, event: str, count: int = 1, timeout: float = 30) -> bool:
         """Block until ``count`` requests for tracking event ``event`` arrived."""
@@ -245,32 +118,13 @@ class Receiver:
             timeout=timeout,
         )
 
-    # ~~ internals used by the handler
-
-    def _answer(self, request: RequestDict) -> Response:
-        behaviour = self.behaviour
-        if behaviour is None:
-            return 200, {}, b"ok\n"
-        try:
-            status, headers, body = behaviour(request)
-        except Exception as exc:  # a broken test behaviour must still answer
-            return 500, {}, ("behaviour raised %r\n" % exc).encode("utf-8")
-        return int(status), dict(headers or {}), body or b""
+    # ~~ used by the handler
 
     def _record(self, request: RequestDict) -> None:
-        with self._condition:
-            self._requests.append(request)
-            self._condition.notify_all()
+        super()._record(request)
         callback = self.on_request
         if callback is not None:
             callback(request)
-
-    def _track_connection(self, conn: socket.socket, add: bool) -> None:
-        with self._connections_lock:
-            if add:
-                self._connections.add(conn)
-            else:
-                self._connections.discard(conn)
 
 
 # ~~ canned behaviours for fault tests
