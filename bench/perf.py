@@ -288,7 +288,7 @@ class Bench:
         self.wait_empty(small)
         self.on_event(small, rounds=3 if quick else 6, per_round=150 if quick else 250)
         if not quick:
-            self.lone_events(small, n=30)
+            self.lone_events({"": small}, n=30)
         self.untracked(small, n=5000 if quick else 20000)
         self.fsyncs(small, n=150 if quick else 300)
         self.idle(small, seconds=self.args.idle if self.args.idle is not None else (5 if quick else 60))
@@ -340,27 +340,45 @@ class Bench:
                 *self.at_most(value / reference, goal),
             )
 
-    def lone_events(self, server: OctoPrintServer, n: int) -> None:
-        """Tracked events are rare in life: each finds the queue idle and no status push pending."""
+    def lone_events(self, servers: Dict[str, OctoPrintServer], n: int) -> None:
+        """Tracked events are rare in life: each finds the queue idle and no status push pending.
+        With several servers (label: server) their samples are taken in turns, so that the
+        machine's drift falls on each alike."""
         gap = 0.7  # longer than the status push window (runtime.PUSH_INTERVAL)
-        say(f"timing {n} lone tracked events, {gap} s apart, and as many bare commits")
-        ours: List[int] = []
-        bare: List[int] = []
+        say(f"timing {n} lone tracked events, {gap} s apart, and as many bare commits, on {', '.join(servers)}")
+        ours: Dict[str, List[int]] = {label: [] for label in servers}
+        bare: Dict[str, List[int]] = {label: [] for label in servers}
         for _ in range(n):
-            time.sleep(gap)
-            ours += self.bench(server, "on_event", event=TRACKED[0], payload=TRACKED[1], n=1)["ns"]
-            time.sleep(gap)
-            bare += self.bench(server, "bare_commit", n=1)["ns"]
-        self.wait_empty(server)
-        value, reference = median(ours) / 1000, median(bare) / 1000
-        self.row(
-            f"`on_event`, a lone tracked event ({gap} s apart), p50 of {n}",
-            f"{value:.0f} µs",
-            f"bare commit, as lone: {reference:.0f} µs",
-            f"{value / reference:.2f}×",
-            "≤ 1.5×",
-            *self.at_most(value / reference, 1.5),
-        )
+            for label, server in servers.items():
+                time.sleep(gap)
+                ours[label] += self.bench(server, "on_event", event=TRACKED[0], payload=TRACKED[1], n=1)["ns"]
+                time.sleep(gap)
+                bare[label] += self.bench(server, "bare_commit", n=1)["ns"]
+        for label, server in servers.items():
+            self.wait_empty(server)
+            value, reference = median(ours[label]) / 1000, median(bare[label]) / 1000
+            self.row(
+                f"`on_event`, a lone tracked event ({gap} s apart), p50 of {n}{label}",
+                f"{value:.0f} µs",
+                f"bare commit, as lone: {reference:.0f} µs",
+                f"{value / reference:.2f}×",
+                "≤ 1.5×",
+                *self.at_most(value / reference, 1.5),
+            )
+
+    def lone_by_destinations(self, n: int) -> None:
+        """A record is stored once whatever the number of destinations: a lone event with the
+        collector on as well costs what it costs with the public server alone."""
+        collector = Collector(port=free_port(), strict=False).start()
+        one = self.server("lone-public", 200_000)
+        both = self.server("lone-both", 200_000, collector={"endpoint": collector.url})
+        try:
+            for server in (one, both):
+                server.start()
+                self.wait_empty(server)
+            self.lone_events({", public server only": one, ", public server and collector": both}, n)
+        finally:
+            collector.stop()
 
     def untracked(self, server: OctoPrintServer, n: int) -> None:
         say(f"timing on_event of {UNTRACKED[0]} ({n}), and the bundled plugin's")
@@ -716,6 +734,12 @@ def main() -> int:
     parser.add_argument("--idle", type=float, help="seconds of the idle window (default 60, --quick 5)")
     parser.add_argument("--keep", action="store_true", help="keep the servers' folders")
     parser.add_argument("--collector-only", action="store_true", help="only the collector's batched drain")
+    parser.add_argument(
+        "--lone-only",
+        type=int,
+        metavar="N",
+        help="only N lone events, with the public server alone and with the collector as well",
+    )
     args = parser.parse_args()
     if not shutil.which("strace"):
         say("strace is missing: the fsync row will not be measured (Debian: apt-get install -y strace)")
@@ -724,10 +748,13 @@ def main() -> int:
     bench = Bench(args)
     started = time.monotonic()
     try:
-        if args.collector_only:
+        if args.collector_only or args.lone_only:
             bench.receiver.start()
             bench.guard.start()
+        if args.collector_only:
             bench.collector_drain(args.backlog, rounds=1 if args.quick else 3)
+        elif args.lone_only:
+            bench.lone_by_destinations(args.lone_only)
         else:
             bench.run()
     except KeyboardInterrupt:
