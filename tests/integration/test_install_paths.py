@@ -269,7 +269,9 @@ def test_installing_from_an_archive_url_adds_the_plugin_and_persist_queue_and_ch
     assert added.keys() == {"octoprint-trackingqueued", "persist-queue"}, added
     assert before.keys() - after.keys() == set()
     changed = {name: (before[name], after[name]) for name in before if before[name] != after[name]}
-    print(f"FIGURE issue 16 pip list of {len(before)} packages: added {added}, changed {changed}, OctoPrint {OCTOPRINT}")
+    print(
+        f"FIGURE issue 16 pip list of {len(before)} packages: added {added}, changed {changed}, OctoPrint {OCTOPRINT}"
+    )
     assert changed == {}, changed
 
 
