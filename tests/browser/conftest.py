@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 # The harness's fixtures (octoprint_factory, receiver, outbound_guard, ...) come from
 # tests/conftest.py; the launch options keep Chromium on loopback.
@@ -17,6 +17,11 @@ from tools.guard import OutboundGuard
 from tools.server import OctoPrintServer
 
 SCREENSHOTS = TEST_OUTPUT / "screenshots"
+# What a page waits for often crosses OctoPrint: the wizard's Finish saves every setting, then
+# finishes the wizard, then fades the dialog out. With the matrix's two lanes on 2 cores that
+# took more than Playwright's 5 s for an assertion once; waits are as long as the page's.
+WAIT_MS = 20_000
+expect.set_options(timeout=WAIT_MS)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
@@ -38,7 +43,7 @@ def browser(outbound_guard: OutboundGuard) -> Iterator[Browser]:
 def page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1280, "height": 1300}, locale="en-US")
     page = context.new_page()
-    page.set_default_timeout(20_000)
+    page.set_default_timeout(WAIT_MS)
     yield page
     context.close()
 
