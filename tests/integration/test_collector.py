@@ -75,13 +75,18 @@ def test_each_destination_keeps_delivering_while_the_other_is_down(octoprint_fac
 
 
 def test_a_kill_loses_nothing_for_either_destination(octoprint_factory, receiver, collector):
-    backlog_size, kills = 600, 3
+    # Large enough that neither drain can end before the last kill: the collector sends a few
+    # batches of 100 a run, the public server about 50 records a second.
+    backlog_size, kills = 1500, 3
     server = octoprint_factory(plugin_settings=farm(collector), start=False)
     backlog = prefill(server.data_folder, backlog_size, destinations=BOTH)
     created = time.time()
+    answering = threading.Event()  # a batch is at the collector and its answer not yet sent
 
     def slow_batch(request):
+        answering.set()
         time.sleep(0.3)  # the point of the behaviour: a batch takes a while, kills land meanwhile
+        answering.clear()
         return 200, {}, b"{}"
 
     def slow_answer(request):
@@ -100,10 +105,8 @@ def test_a_kill_loses_nothing_for_either_destination(octoprint_factory, receiver
         target = len(receiver.requests) + 40
         assert receiver.wait_count(target, timeout=60)
         if kill:
-            seen = len(collector.requests)
-            assert collector.wait_for(lambda qs, n=seen: len(qs) > n, timeout=30)
-            threading.Event().wait(0.1)  # a moment later: the next batch is on its way
-        server.kill()
+            assert answering.wait(timeout=30), "the collector's drain never got under way"
+        server.kill()  # with kill >= 1: while a batch is at the collector, before its answer
     collector.behaviour = receiver.behaviour = None
     server.start()
     want = set(backlog)
