@@ -103,7 +103,7 @@ def test_wizard_disable_says_how_many_records_it_deletes(octoprint_factory, rece
     screenshot(page, "wizard_opt_out")
 
     page.click("#tracking_queued_wizard_disable")
-    expect(page.locator("#tracking_queued_wizard_result")).to_contain_text("disabled")
+    expect(page.locator("#tracking_queued_wizard_result")).to_contain_text("is disabled", use_inner_text=True)
     expect(warning).to_be_hidden()
     done = wait_status(server, lambda s: s["enabled"] is False and unsent(s) == 0)
     assert done["cleared"] == count
