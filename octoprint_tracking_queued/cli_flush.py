@@ -53,15 +53,7 @@ def flush_tracking(queue: Writer, effective: Dict[str, Any], config_errors: List
                 break
     finally:
         delivery.close()
-    remaining = queue.count("pending")
-    click.echo(
-        gettext(
-            "Delivered %(delivered)d, refused %(rejected)d, still pending %(remaining)d.",
-            delivered=delivered,
-            rejected=rejected,
-            remaining=remaining,
-        )
-    )
+    remaining = _summary(delivered, rejected, queue.count("pending"))
     if remaining:
         click.echo(gettext("The tracking server did not take every record; try again later."), err=True)
     return remaining == 0
@@ -97,13 +89,17 @@ def flush_collector(queue: Writer, effective: Dict[str, Any], config_errors: Lis
                 break
     finally:
         sender.close()
-    remaining = queue.count("pending", COLLECTOR)
+    return _summary(counted[Delivered], counted[Rejected], queue.count("pending", COLLECTOR)) == 0
+
+
+def _summary(delivered: int, rejected: int, remaining: int) -> int:
+    """Prints what a flush did; `remaining`, for the caller's verdict."""
     click.echo(
         gettext(
             "Delivered %(delivered)d, refused %(rejected)d, still pending %(remaining)d.",
-            delivered=counted[Delivered],
-            rejected=counted[Rejected],
+            delivered=delivered,
+            rejected=rejected,
             remaining=remaining,
         )
     )
-    return remaining == 0
+    return remaining
